@@ -1,0 +1,188 @@
+"""Typed configuration: the YAML file is parsed once, validated here, and flows down as objects.
+
+Every model forbids unknown keys and is frozen. A bad file raises ConfigError whose message names
+the key path (e.g. ``cameras.0.fps``) so `alprd check-config` and `alprd run` can exit 2 with one
+clear line. Per-camera values that may be omitted inherit from ``defaults`` in resolve().
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(Exception):
+    """A user-fixable problem in the configuration file."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Rect(_Model):
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    width: int = Field(gt=0)
+    height: int = Field(gt=0)
+
+
+class CameraConfig(_Model):
+    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    url: str = Field(min_length=1)
+    fps: float | None = Field(default=None, gt=0, description="processed frames per second; None = defaults.fps")
+    loop: bool = False
+    roi: Rect | None = None
+    polygon: list[tuple[float, float]] | None = None
+    enabled: bool = True
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon_has_area(cls, v):
+        if v is not None and len(v) < 3:
+            raise ValueError("a polygon needs at least 3 points")
+        return v
+
+
+class CameraDefaults(_Model):
+    fps: float = Field(default=10.0, gt=0)
+    ring_slots: int = Field(default=8, ge=2, le=256)
+    open_timeout_s: float = Field(default=10.0, gt=0)
+    read_timeout_s: float = Field(default=10.0, gt=0)
+    reconnect_min_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=30.0, gt=0)
+
+
+class InferenceConfig(_Model):
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+    backend: Literal["auto", "torch", "onnxruntime"] = "auto"
+    weights: str | None = None  # None = the weights shipped in the package
+    max_batch: int = Field(default=8, ge=1, le=256)
+    max_wait_ms: float = Field(default=20.0, ge=0)
+    det_threshold: float = Field(default=0.5, ge=0, le=1)
+    nms_threshold: float = Field(default=0.3, ge=0, le=1)
+    threads: int = Field(default=0, ge=0, description="torch/ORT intra-op threads; 0 = library default")
+
+
+class TrackingConfig(_Model):
+    iou_threshold: float = Field(default=0.2, ge=0, le=1)
+    min_hits: int = Field(default=2, ge=1)
+    max_unseen_s: float = Field(default=2.0, gt=0)
+    preview_confidence: float = Field(default=0.8, ge=0, le=1)
+    min_final_confidence: float = Field(default=0.3, ge=0, le=1)
+    stationary_px: float = Field(default=20.0, ge=0)
+    parked_after_s: float = Field(default=60.0, gt=0)
+    top_k: int = Field(default=3, ge=1)
+
+
+class JsonlSinkConfig(_Model):
+    enabled: bool = True
+    path: str = "events.jsonl"
+
+
+class StdoutSinkConfig(_Model):
+    enabled: bool = True
+    as_json: bool = False
+
+
+class SqlSinkConfig(_Model):
+    enabled: bool = True
+    url: str = "sqlite:///alprd.db"
+    password_env: str | None = None
+    password_file: str | None = None
+    store_reads: bool = False
+    batch_size: int = Field(default=64, ge=1)
+    flush_interval_s: float = Field(default=0.5, gt=0)
+    retention_days: float | None = Field(default=None, gt=0)
+
+
+class BusSinkConfig(_Model):
+    enabled: bool = True
+    endpoint: str = "tcp://127.0.0.1:5556"
+    sndhwm: int = Field(default=10000, ge=1)
+    curve_secret_key_file: str | None = None
+
+
+class SinksConfig(_Model):
+    stdout: StdoutSinkConfig = StdoutSinkConfig()
+    jsonl: JsonlSinkConfig = JsonlSinkConfig()
+    sql: SqlSinkConfig = SqlSinkConfig()
+    bus: BusSinkConfig = BusSinkConfig()
+
+
+class StorageConfig(_Model):
+    state_dir: str = "var"
+    crops: bool = True
+    crop_retention_days: float | None = Field(default=None, gt=0)
+    crop_max_mb: float | None = Field(default=None, gt=0)
+
+
+class MetricsConfig(_Model):
+    enabled: bool = False
+    bind: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=1, le=65535)
+
+
+class AppConfig(_Model):
+    cameras: list[CameraConfig] = Field(min_length=1)
+    defaults: CameraDefaults = CameraDefaults()
+    inference: InferenceConfig = InferenceConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    sinks: SinksConfig = SinksConfig()
+    storage: StorageConfig = StorageConfig()
+    metrics: MetricsConfig = MetricsConfig()
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_ids(cls, v):
+        ids = [c.id for c in v]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"camera ids must be unique, repeated: {', '.join(sorted(dup))}")
+        return v
+
+    def state_path(self, *parts: str) -> Path:
+        return Path(self.storage.state_dir).joinpath(*parts)
+
+
+def _format_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    path = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{path}: {msg}{extra}"
+
+
+def parse_config(data: object, source: str = "<config>") -> AppConfig:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections, got {type(data).__name__}")
+    try:
+        return AppConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {_format_error(err)}") from None
+
+
+def load_config(path: str | os.PathLike) -> AppConfig:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: config is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{p}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    return parse_config(data, str(p))
+
+
+def camera_fps(cfg: AppConfig, cam: CameraConfig) -> float:
+    """The one place camera settings inherit from defaults."""
+    return cam.fps if cam.fps is not None else cfg.defaults.fps
