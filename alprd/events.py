@@ -39,6 +39,9 @@ class PlateRead:
     det_conf: float
     text: str
     char_confs: tuple[float, ...]
+    # JPEG bytes of the rectified plate, so the tracker can keep the best read's crop without the
+    # frame; excluded from equality and repr to keep both cheap.
+    crop_jpeg: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
     def bbox(self) -> tuple[float, float, float, float]:

@@ -1,0 +1,5 @@
+import sys
+
+from alprd.cli import main
+
+sys.exit(main())
