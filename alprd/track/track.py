@@ -1,0 +1,110 @@
+"""State of one tracked plate: everything kept is O(1) in the number of reads.
+
+Reads are folded into a vote Ballot as they arrive and only the best read (its corners and crop)
+is kept, so a car parked in view for hours costs the same memory as one driving past.
+Times are the frames' own timestamps (seconds), never the wall clock, so replays are exact.
+"""
+from __future__ import annotations
+
+import math
+
+from alprd.events import PlateRead
+from alprd.track.vote import Ballot, read_weight
+
+Box = tuple[float, float, float, float]
+
+# How fast the velocity estimate follows new motion (exponential smoothing factor).
+_VELOCITY_ALPHA = 0.5
+
+
+def _centre(box: Box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0
+
+
+def _size(box: Box) -> tuple[float, float]:
+    return box[2] - box[0], box[3] - box[1]
+
+
+class Track:
+    """One plate followed across frames of one camera."""
+
+    def __init__(self, track_id: int, read: PlateRead, ts: float, stationary_px: float = 20.0) -> None:
+        self.id = track_id
+        self.stationary_px = stationary_px
+        self.ballot = Ballot()
+        self.hits = 0
+        self.first_seen = ts
+        self.last_seen = ts
+        box = read.bbox
+        self.first_box: Box = box
+        self.last_box: Box = box
+        self.velocity = (0.0, 0.0)  # px/s of the box centre, smoothed
+        # Stillness: the anchor is where the plate last settled; still_since is when it got there.
+        self._anchor = _centre(box)
+        self._still_since = ts
+        self.longest_still_s = 0.0
+        self.best_read: PlateRead | None = None
+        self.best_weight = -1.0
+        self.preview_sent = False
+        self.add(read, ts)
+
+    # -- updates -------------------------------------------------------------------------------
+
+    def add(self, read: PlateRead, ts: float) -> None:
+        """Fold one matched read in: votes, motion, stillness and best read."""
+        box = read.bbox
+        if self.hits:
+            dt = ts - self.last_seen
+            if dt > 0:
+                (x0, y0), (x1, y1) = _centre(self.last_box), _centre(box)
+                vx, vy = (x1 - x0) / dt, (y1 - y0) / dt
+                a = 1.0 if self.hits == 1 else _VELOCITY_ALPHA  # first measurement taken as is
+                self.velocity = (a * vx + (1 - a) * self.velocity[0], a * vy + (1 - a) * self.velocity[1])
+        self.hits += 1
+        self.last_seen = max(self.last_seen, ts)
+        self.last_box = box
+        self._update_stillness(box, ts)
+        w = read_weight(read.det_conf, read.text_conf)
+        self.ballot.add(read.text, w, read.char_confs)
+        if read.text and w > self.best_weight:
+            self.best_weight = w
+            self.best_read = read
+
+    def _update_stillness(self, box: Box, ts: float) -> None:
+        cx, cy = _centre(box)
+        if math.hypot(cx - self._anchor[0], cy - self._anchor[1]) >= self.stationary_px:
+            self._anchor = (cx, cy)
+            self._still_since = ts
+        else:
+            self.longest_still_s = max(self.longest_still_s, ts - self._still_since)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def predicted_box(self, ts: float) -> Box:
+        """Last box moved by the smoothed velocity, so fast plates still overlap at low fps."""
+        dt = max(ts - self.last_seen, 0.0)
+        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
+        b = self.last_box
+        return b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy
+
+    def is_parked(self, parked_after_s: float) -> bool:
+        """Stayed within stationary_px of one spot for parked_after_s (it may have driven in first)."""
+        return self.longest_still_s >= parked_after_s
+
+    def direction(self) -> str:
+        """Image motion from first to last centre: right/left/down/up by the larger axis."""
+        (x0, y0), (x1, y1) = _centre(self.first_box), _centre(self.last_box)
+        dx, dy = x1 - x0, y1 - y0
+        if math.hypot(dx, dy) < self.stationary_px:
+            return "stationary"
+        if abs(dx) >= abs(dy):
+            return "right" if dx > 0 else "left"
+        return "down" if dy > 0 else "up"
+
+    @property
+    def first_size(self) -> tuple[float, float]:
+        return _size(self.first_box)
+
+    @property
+    def last_size(self) -> tuple[float, float]:
+        return _size(self.last_box)

@@ -1,0 +1,170 @@
+"""Per-camera tracker: turns a stream of FrameResults into plate.preview / plate.final events.
+
+Pure apart from a debug log: time comes only from the frames' timestamps, so a recorded stream
+replays to the same events, and the id counter starts where the caller says (no globals).
+
+Life of a track: created by a read no open track overlaps (IoU against the track's last box or
+its velocity-predicted box, greedy, ≥ iou_threshold); confirmed once it has min_hits reads;
+one ``plate.preview`` the first time a confirmed track's vote confidence reaches
+preview_confidence; one ``plate.final`` once it has been unseen for more than max_unseen_s, or on
+flush(). Tracks that never reached min_hits, or whose final confidence is below
+min_final_confidence, end silently.
+
+Crops: events carry crop_path=None. The JPEG of the track's best read for each event returned by
+the latest update()/expire()/flush() call is available through take_crop(event_id) until the
+next such call, so the caller can save it and fill crop_path with dataclasses.replace; crops not
+taken are dropped then, so nothing accumulates.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from alprd.config import TrackingConfig
+from alprd.events import Alternative, FrameResult, PlateEvent, utc_from_timestamp
+from alprd.track.matching import as_boxes, greedy_match, iou_matrix
+from alprd.track.track import Track
+from alprd.track.vote import VoteResult
+
+log = logging.getLogger(__name__)
+
+
+class Tracker:
+    """Tracks the plates of one camera. Not thread-safe; one per camera in the main process."""
+
+    def __init__(self, camera_id: str, cfg: TrackingConfig, id_start: int = 1) -> None:
+        self.camera_id = camera_id
+        self.cfg = cfg
+        self.next_id = id_start
+        self._tracks: dict[int, Track] = {}
+        self._clock: float | None = None  # latest frame timestamp seen
+        self._crops: dict[str, bytes] = {}
+
+    @property
+    def open_tracks(self) -> int:
+        return len(self._tracks)
+
+    def update(self, result: FrameResult) -> list[PlateEvent]:
+        """Fold one frame's reads in; return the events it caused (finals first, then previews)."""
+        if result.camera_id != self.camera_id:
+            raise ValueError(f"tracker for camera {self.camera_id!r} got a frame of {result.camera_id!r}")
+        self._crops.clear()
+        now = float(result.timestamp)
+        events: list[PlateEvent] = []
+        if self._clock is not None and now < self._clock - self.cfg.max_unseen_s:
+            # The stream's clock jumped back (a looped file, a camera reset): the old tracks can
+            # no longer age out against it, so end them now.
+            log.debug("camera %s: clock went back %.1fs; closing %d tracks",
+                      self.camera_id, self._clock - now, len(self._tracks))
+            events += self._close_all()
+            self._clock = None
+        self._clock = now if self._clock is None else max(self._clock, now)
+        now = self._clock  # small backward jitter is clamped so time never runs back in a track
+        events += self._expire(now)
+        touched = self._associate(result, now)
+        events += self._previews(touched)
+        return events
+
+    def expire(self, now: float) -> list[PlateEvent]:
+        """End tracks unseen for more than max_unseen_s at `now` (same clock as the frames).
+
+        update() does this itself; call it only to age tracks out while a camera sends no frames.
+        """
+        self._crops.clear()
+        self._clock = now if self._clock is None else max(self._clock, now)
+        return self._expire(self._clock)
+
+    def flush(self, now: float | None = None) -> list[PlateEvent]:
+        """End every open track (orderly shutdown). `now` only advances the clock if given."""
+        self._crops.clear()
+        if now is not None:
+            self._clock = now if self._clock is None else max(self._clock, now)
+        return self._close_all()
+
+    def take_crop(self, event_id: str) -> bytes | None:
+        """JPEG of the best read behind an event from the latest call (once; None if none)."""
+        return self._crops.pop(event_id, None)
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _associate(self, result: FrameResult, now: float) -> list[Track]:
+        reads = list(result.reads)
+        if not reads:
+            return []
+        tracks = list(self._tracks.values())
+        unmatched = list(range(len(reads)))
+        touched: list[Track] = []
+        if tracks:
+            det = as_boxes([r.bbox for r in reads])
+            last = as_boxes([t.last_box for t in tracks])
+            pred = as_boxes([t.predicted_box(now) for t in tracks])
+            overlap = np.maximum(iou_matrix(last, det), iou_matrix(pred, det))
+            matches, _, unmatched = greedy_match(overlap, self.cfg.iou_threshold)
+            for ti, ri in matches:
+                tracks[ti].add(reads[ri], now)
+                touched.append(tracks[ti])
+        for ri in unmatched:
+            track = Track(self.next_id, reads[ri], now, self.cfg.stationary_px)
+            self.next_id += 1
+            self._tracks[track.id] = track
+            touched.append(track)
+        return touched
+
+    def _previews(self, touched: list[Track]) -> list[PlateEvent]:
+        events = []
+        for t in sorted(touched, key=lambda t: t.id):
+            if t.preview_sent or t.hits < self.cfg.min_hits:
+                continue
+            vote = t.ballot.result(self.cfg.top_k)
+            if vote.plate and vote.confidence >= self.cfg.preview_confidence:
+                t.preview_sent = True
+                events.append(self._event("plate.preview", t, vote))
+        return events
+
+    def _expire(self, now: float) -> list[PlateEvent]:
+        ended = [t for t in self._tracks.values() if now - t.last_seen > self.cfg.max_unseen_s]
+        return self._close(ended)
+
+    def _close_all(self) -> list[PlateEvent]:
+        return self._close(list(self._tracks.values()))
+
+    def _close(self, ended: list[Track]) -> list[PlateEvent]:
+        events = []
+        for t in sorted(ended, key=lambda t: t.id):
+            del self._tracks[t.id]
+            event = self._final(t)
+            if event is not None:
+                events.append(event)
+        return events
+
+    def _final(self, t: Track) -> PlateEvent | None:
+        if t.hits < self.cfg.min_hits:
+            log.debug("camera %s: track %d ended unconfirmed (%d hits)", self.camera_id, t.id, t.hits)
+            return None
+        vote = t.ballot.result(self.cfg.top_k)
+        if not vote.plate or vote.confidence < self.cfg.min_final_confidence:
+            log.debug("camera %s: track %d dropped, %r at confidence %.3f < %.3f", self.camera_id, t.id,
+                      vote.plate, vote.confidence, self.cfg.min_final_confidence)
+            return None
+        return self._event("plate.final", t, vote)
+
+    def _event(self, kind: str, t: Track, vote: VoteResult) -> PlateEvent:
+        best = t.best_read
+        event = PlateEvent(
+            kind=kind,
+            camera_id=self.camera_id,
+            track_id=t.id,
+            plate=vote.plate,
+            confidence=round(vote.confidence, 4),
+            first_seen=utc_from_timestamp(t.first_seen),
+            last_seen=utc_from_timestamp(t.last_seen),
+            reads=t.hits,
+            alternatives=tuple(Alternative(c.plate, round(c.score, 4)) for c in vote.alternatives),
+            direction=t.direction(),
+            parked=t.is_parked(self.cfg.parked_after_s),
+            corners=best.corners if best is not None else None,
+        )
+        if best is not None and best.crop_jpeg:
+            self._crops[event.event_id] = best.crop_jpeg
+        return event
