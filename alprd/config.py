@@ -96,6 +96,9 @@ class SqlSinkConfig(_Model):
     batch_size: int = Field(default=64, ge=1)
     flush_interval_s: float = Field(default=0.5, gt=0)
     retention_days: float | None = Field(default=None, gt=0)
+    busy_timeout_s: float = Field(default=5.0, gt=0, description="SQLite: wait this long for a lock")
+    retry_max_s: float = Field(default=30.0, gt=0, description="longest wait between reconnect tries")
+    spool_dir: str | None = None  # None = <storage.state_dir>/spool/sql
 
 
 class BusSinkConfig(_Model):
@@ -103,6 +106,7 @@ class BusSinkConfig(_Model):
     endpoint: str = "tcp://127.0.0.1:5556"
     sndhwm: int = Field(default=10000, ge=1)
     curve_secret_key_file: str | None = None
+    curve_clients_dir: str | None = None  # public certs of allowed subscribers; None = any client
 
 
 class SinksConfig(_Model):

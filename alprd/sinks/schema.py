@@ -1,0 +1,209 @@
+"""SQL schema of plate events, and the Alembic glue that keeps databases at its head revision.
+
+The tables here are what the code reads and writes; the migration scripts in
+``alprd/migrations/versions`` are frozen copies that create them. The scripts ship inside the
+package so `alprd db upgrade` works from an installed wheel, with no alembic.ini to find.
+
+Times are stored as UTC (timestamptz on PostgreSQL; ISO text on SQLite, always UTC, so text order is
+time order). `plate` uses the "C" collation on PostgreSQL so a plain b-tree index serves both
+equality and prefix LIKE ('ABC%'); on SQLite the query uses GLOB, which the default BINARY index
+serves likewise.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from alprd.sinks.db_url import mask_url, redact
+
+VERSION_TABLE = "alprd_alembic_version"  # not "alembic_version": the DB may be shared with other apps
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class UtcDateTime(sa.TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every dialect."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+def plate_type() -> sa.types.TypeEngine:
+    return sa.String(32).with_variant(sa.String(32, collation="C"), "postgresql")
+
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+EventId = sa.Uuid(as_uuid=False)  # native uuid on PostgreSQL, CHAR(32) on SQLite
+
+metadata = sa.MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+cameras = sa.Table(
+    "cameras", metadata,
+    sa.Column("camera_id", sa.String(64), primary_key=True),
+    sa.Column("host", sa.String(255), nullable=True),  # the host that first reported it (fleet check)
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+plate_events = sa.Table(
+    "plate_events", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", EventId, nullable=False, unique=True),
+    sa.Column("camera_id", sa.String(64), sa.ForeignKey("cameras.camera_id"), nullable=False),
+    sa.Column("track_id", sa.Integer, nullable=False),
+    sa.Column("plate", plate_type(), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("alternatives", sa.JSON, nullable=False),
+    sa.Column("reads", sa.Integer, nullable=False),
+    sa.Column("first_seen", UtcDateTime(), nullable=False),
+    sa.Column("last_seen", UtcDateTime(), nullable=False),
+    sa.Column("direction", sa.String(16), nullable=False),
+    sa.Column("parked", sa.Boolean, nullable=False),
+    sa.Column("crop_path", sa.Text, nullable=True),
+    sa.Column("corners", sa.JSON, nullable=True),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Index("ix_plate_events_plate", "plate"),
+    sa.Index("ix_plate_events_camera_id_last_seen", "camera_id", "last_seen"),
+    sa.Index("ix_plate_events_last_seen", "last_seen"),
+)
+
+# Written only when sinks.sql.store_reads is on: every event of a track (previews included), i.e.
+# how its reading evolved. Per-frame reads never reach the sinks, so they are not stored.
+plate_reads = sa.Table(
+    "plate_reads", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", EventId, nullable=False, unique=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("camera_id", sa.String(64), sa.ForeignKey("cameras.camera_id"), nullable=False),
+    sa.Column("track_id", sa.Integer, nullable=False),
+    sa.Column("plate", plate_type(), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("reads", sa.Integer, nullable=False),
+    sa.Column("seen_at", UtcDateTime(), nullable=False),
+    sa.Column("corners", sa.JSON, nullable=True),
+    sa.Index("ix_plate_reads_camera_id_track_id", "camera_id", "track_id"),
+    sa.Index("ix_plate_reads_seen_at", "seen_at"),
+)
+
+
+class SchemaError(RuntimeError):
+    """The database schema is not the one this version of alprd writes."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database could not be reached (message has the password masked)."""
+
+
+# --- Alembic -------------------------------------------------------------------------------------
+
+def alembic_config(connection: Connection | None = None):
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+    return ctx.get_current_revision()
+
+
+def _run(engine: Engine, fn, *args) -> None:
+    with engine.begin() as conn:
+        fn(alembic_config(conn), *args)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
+    _run(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str = "-1") -> None:
+    from alembic import command
+
+    _run(engine, command.downgrade, revision)
+
+
+def _connect_error(engine: Engine, exc: Exception) -> DatabaseUnavailable:
+    msg = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], engine.url)
+    return DatabaseUnavailable(f"cannot reach database {mask_url(engine.url)}: {msg}")
+
+
+def schema_state(engine: Engine) -> tuple[str | None, str, bool]:
+    """(current revision, head revision, database empty of any table)."""
+    try:
+        with engine.connect() as conn:
+            rev = current_revision(conn)
+            empty = not sa.inspect(conn).get_table_names()
+    except sa.exc.OperationalError as exc:
+        raise _connect_error(engine, exc) from None
+    return rev, head_revision(), empty
+
+
+def check_schema_current(engine: Engine) -> None:
+    """Raise SchemaError unless the database is at this version's head revision.
+
+    The daemon calls this at start and refuses to run on an old (or newer) schema: writing events
+    into the wrong shape would fail row by row much later, far from the cause.
+    """
+    rev, head, _ = schema_state(engine)
+    if rev != head:
+        where = mask_url(engine.url)
+        have = rev or "no alprd schema"
+        raise SchemaError(f"database {where} is at {have}, this alprd needs {head}: "
+                          f"run `alprd db upgrade` (with the same -c CONFIG or --url)")
+
+
+def prepare_database(engine: Engine, *, auto_upgrade_empty_sqlite: bool = True) -> str:
+    """The daemon's start-up policy; returns "current", "created" or "unavailable".
+
+    An EMPTY SQLite database (the embedded default, a file just created) is upgraded to head so the
+    one-command demo works; any other database must be at head already (SchemaError naming
+    `alprd db upgrade`): migrating shared or existing data is an operator's decision. An unreachable
+    server returns "unavailable": the daemon starts anyway and the SQL sink spools until it is back.
+    """
+    try:
+        rev, head, empty = schema_state(engine)
+    except DatabaseUnavailable:
+        return "unavailable"
+    if rev is None and empty and auto_upgrade_empty_sqlite and engine.dialect.name == "sqlite":
+        upgrade(engine)
+        return "created"
+    check_schema_current(engine)
+    return "current"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
