@@ -68,7 +68,8 @@ class Ballot:
         self._length_weight: dict[int, float] = {}
 
     def add(self, text: str, weight: float, char_confs: Sequence[float] | None = None) -> None:
-        """Vote one read. char_confs (one per character) default to 1.0 when absent or mismatched."""
+        """Vote one read. Without char_confs every character counts as sure (1.0); with the wrong
+        number of them, each character gets their minimum (the read's text confidence)."""
         if not text:
             return
         w = max(float(weight), MIN_WEIGHT)
@@ -111,7 +112,7 @@ class Ballot:
             return ""
         length = min(self._length_weight, key=lambda n: (-self._length_weight[n], n))
         return "".join(
-            min(slot, key=lambda c: (-slot[c][1], -slot[c][0], c)) for slot in self._positions[length]
+            min(slot, key=lambda c: (-_r(slot[c][1]), -_r(slot[c][0]), c)) for slot in self._positions[length]
         )
 
     def result(self, top_k: int = 3) -> VoteResult:
@@ -123,7 +124,7 @@ class Ballot:
             return VoteResult("", 0.0, (), self.reads)
         ranked = sorted(
             (Candidate(s, _unit(self.score(s)), _unit(self._strings.get(s, 0.0) / self.total)) for s in names),
-            key=lambda c: (-c.score, -c.share, c.plate),
+            key=lambda c: (-_r(c.score), -_r(c.share), c.plate),
         )
         best = ranked[0]
         return VoteResult(best.plate, best.score, tuple(ranked[1 : 1 + top_k]), self.reads)
@@ -135,6 +136,11 @@ def vote(reads: Iterable[tuple], top_k: int = 3) -> VoteResult:
     for r in reads:
         ballot.add(r[0], r[1], r[2] if len(r) > 2 else None)
     return ballot.result(top_k)
+
+
+def _r(x: float) -> float:
+    """Round away float summation-order noise so ties break the same whatever the read order."""
+    return round(x, 9)
 
 
 def _unit(x: float) -> float:

@@ -71,6 +71,9 @@ def test_ties_break_deterministically_whatever_the_order():
     assert len(results) == 1
     # positions 0-2 tie between A and B: the smaller character wins
     assert results.pop().plate == "AAA1111"
+    # equal totals reached in different summation orders (0.1+0.2+0.3 != 0.3+0.2+0.1 in floats)
+    mixed = [("BBB1111", w, [1.0] * 7) for w in (0.1, 0.2, 0.3)] + [("AAA1111", w, [1.0] * 7) for w in (0.3, 0.2, 0.1)]
+    assert {vote(list(p)).plate for p in itertools.permutations(mixed)} == {"AAA1111"}
 
 
 def test_mismatched_char_confs_fall_back_to_their_minimum():
