@@ -47,7 +47,7 @@ def build_models(weights: str | Path | None = None) -> tuple[DSNet, RSNet, dict]
     dsnet, rsnet = DSNet(), RSNet()
     path = Path(weights) if weights else default_weights_path()
     if weights is None and not path.exists():
-        log.warning("no trained weights shipped at %s: using random weights (nothing will be read)", path)
+        log.info("no trained weights shipped at %s: using random weights (nothing will be read)", path)
         meta = {"trained": False, "path": None}
     else:
         ckpt = load_checkpoint(path)

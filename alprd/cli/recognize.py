@@ -1,0 +1,86 @@
+"""`alprd recognize IMAGE...`: the cascade on still images."""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def sample_image() -> Path:
+    return Path(str(resources.files("alprd").joinpath("data", "sample.jpg")))
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("recognize", help="find and read plates in still images")
+    p.add_argument("images", nargs="*", type=Path, help="image files (default: the bundled sample)")
+    p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    p.add_argument("--save-vis", type=Path, metavar="DIR", help="write images with the plates drawn")
+    p.add_argument("--weights", help="weights file (default: the shipped weights)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--det-size", type=int, default=512, help="detector view side (multiple of 32)")
+    p.add_argument("--threshold", type=float, default=0.5, help="detection confidence threshold")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from alprd.imageio import ImageError, read_image
+    from alprd.model.recognizer import Recognizer
+    from alprd.model.weights import WeightsError
+
+    console = Console(stderr=args.json)
+    try:
+        rec = Recognizer(weights=args.weights, device=args.device, det_size=args.det_size,
+                         det_threshold=args.threshold)
+    except (WeightsError, ValueError) as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 2
+    if not rec.trained:
+        console.print("[yellow]warning:[/] no trained weights: the model is randomly initialised and reads nothing")
+    images = args.images or [sample_image()]
+    if args.save_vis:
+        args.save_vis.mkdir(parents=True, exist_ok=True)
+    table = Table("plate", "conf", "det", "corners (TL TR BR BL)", "ms")
+    table.add_column("file", overflow="fold")
+    failed = 0
+    for path in images:
+        try:
+            frame = read_image(path)
+        except ImageError as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        t0 = time.perf_counter()
+        reads = rec.recognize([frame])[0]
+        ms = (time.perf_counter() - t0) * 1000
+        if args.json:
+            print(json.dumps({
+                "file": str(path), "width": frame.shape[1], "height": frame.shape[0], "ms": round(ms, 1),
+                "plates": [{"plate": r.text, "confidence": round(r.text_conf, 4), "det_conf": round(r.det_conf, 4),
+                            "char_confs": [round(c, 4) for c in r.char_confs],
+                            "corners": [[round(x, 1), round(y, 1)] for x, y in r.corners]} for r in reads],
+            }, ensure_ascii=False), flush=True)
+        else:
+            if not reads:
+                table.add_row("[dim]—[/]", "", "", "", f"{ms:.0f}", str(path))
+            for r in reads:
+                corners = " ".join(f"{x:.0f},{y:.0f}" for x, y in r.corners)
+                table.add_row(r.text or "?", f"{r.text_conf:.2f}", f"{r.det_conf:.2f}", corners, f"{ms:.0f}", str(path))
+        if args.save_vis:
+            import cv2
+
+            from alprd.vis import draw_reads
+
+            cv2.imwrite(str(args.save_vis / (Path(path).stem + "_alprd.jpg")), draw_reads(frame, reads))
+    if not args.json and table.row_count:
+        console.print(table)
+    if failed:
+        print(f"{failed} of {len(images)} file(s) could not be read", file=sys.stderr)
+    return 1 if failed else 0
