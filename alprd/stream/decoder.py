@@ -1,0 +1,131 @@
+"""The body of one decoder process: FrameSource -> FrameRing -> FrameRef on a queue.
+
+One process per camera (spawn start method), so a codec crash or a hung socket takes down one
+camera, not the daemon. It knows nothing about models. It never blocks on its consumer: a full
+queue loses its oldest descriptor, a full ring its oldest frame, and both are counted in the
+shared `DecoderStats` the supervisor reads.
+"""
+from __future__ import annotations
+
+import logging
+import queue as queue_mod
+import time
+from multiprocessing import get_context
+
+from alprd.config import CameraConfig, CameraDefaults
+from alprd.stream.ring import FrameRef, FrameRing
+from alprd.stream.source import FrameSource, is_live
+
+log = logging.getLogger(__name__)
+
+_FIELDS = ("decoded", "sampled", "dropped", "queue_dropped", "reconnects", "errors", "connected",
+           "last_frame_ts", "width", "height", "running")
+
+
+class DecoderStats:
+    """Counters one decoder writes and the supervisor reads, in a lock-free shared array of
+    doubles (one writer, so no lock is needed). Hand it to the child as a Process argument: like
+    any shared ctypes object it pickles only at process creation, not through a queue.
+
+    Fields: decoded, sampled, dropped (frames overwritten unread in the ring: the frames lost to
+    back-pressure, whichever queue or ring lost them), queue_dropped (descriptors evicted from a
+    full queue), reconnects, errors, connected (0/1), last_frame_ts (epoch s), width, height,
+    running (0/1, set while the decoder loop is alive).
+    """
+
+    __slots__ = ("_arr",)
+
+    def __init__(self, ctx=None):
+        self._arr = (ctx or get_context("spawn")).RawArray("d", len(_FIELDS))
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._arr[_FIELDS.index(name)]
+        except ValueError:
+            raise AttributeError(name) from None
+
+    def set(self, **values: float) -> None:
+        for name, value in values.items():
+            self._arr[_FIELDS.index(name)] = value
+
+    def snapshot(self) -> dict[str, float]:
+        return dict(zip(_FIELDS, self._arr[:]))
+
+    def __getstate__(self):
+        return self._arr
+
+    def __setstate__(self, arr) -> None:
+        self._arr = arr
+
+
+def put_dropping_oldest(out_queue, item) -> int:
+    """put_nowait; when the queue is full evict its oldest item to make room. Returns how many
+    items were lost (0, or 1; if another producer refills the queue first, `item` itself)."""
+    try:
+        out_queue.put_nowait(item)
+        return 0
+    except queue_mod.Full:
+        pass
+    try:
+        out_queue.get_nowait()
+    except queue_mod.Empty:
+        pass
+    try:
+        out_queue.put_nowait(item)
+    except queue_mod.Full:
+        pass
+    return 1
+
+
+def run_decoder(camera: CameraConfig, defaults: CameraDefaults, fps: float, out_queue, stop_event,
+                stats: DecoderStats | None = None, *, realtime: bool | None = None) -> None:
+    """Decode `camera` until `stop_event` is set or a non-live source ends (then return normally).
+
+    `out_queue` gets one `FrameRef` per sampled frame (a bounded multiprocessing queue; several
+    cameras may share it). `realtime` paces files at their own frame rate, as a camera would;
+    None means: pace files, never pace live streams. Reconnecting is FrameSource's job; this loop
+    only moves frames. The ring is unlinked on every way out.
+    """
+    if realtime is None:
+        realtime = not is_live(camera.url)
+
+    def publish(src: FrameSource) -> None:
+        if stats is not None:
+            c = src.counters
+            stats.set(decoded=c.decoded, sampled=c.sampled, errors=c.errors, reconnects=c.reconnects,
+                      connected=float(src.connected), width=src.width, height=src.height)
+
+    source = FrameSource.from_config(camera, defaults, fps, stop_event=stop_event, realtime=realtime,
+                                     on_change=publish)
+    ring = FrameRing(camera.id, slots=defaults.ring_slots)
+    queue_dropped = 0
+    last_publish = last_ts = 0.0
+    if stats is not None:
+        stats.set(running=1.0)
+    log.info("%s: decoder started (%s, %g fps, %d ring slots)", camera.id, source.masked_url, fps,
+             defaults.ring_slots)
+    try:
+        for seq, ts, frame in source:
+            ref: FrameRef = ring.write(frame, ts, seq)
+            queue_dropped += put_dropping_oldest(out_queue, ref)
+            last_ts = ts
+            now = time.monotonic()
+            if stats is not None and now - last_publish >= 0.2:
+                last_publish = now
+                publish(source)
+                stats.set(dropped=ring.dropped, queue_dropped=queue_dropped, last_frame_ts=ts)
+    finally:
+        if stats is not None:
+            publish(source)
+            stats.set(dropped=ring.dropped, queue_dropped=queue_dropped, last_frame_ts=last_ts,
+                      connected=0.0, running=0.0)
+        ring.close()
+        # Queued descriptors would make this process wait at exit for a consumer that may be
+        # gone; they point into a ring that no longer exists anyway.
+        cancel = getattr(out_queue, "cancel_join_thread", None)
+        if cancel is not None:
+            cancel()
+        log.info("%s: decoder stopped (%d frames sampled, %d dropped in ring, %d evicted from queue)",
+                 camera.id, source.counters.sampled, ring.dropped, queue_dropped)

@@ -1,0 +1,293 @@
+"""FrameSource: one camera URL (RTSP, HTTP/HLS or a file) as a stream of sampled BGR frames.
+
+Why it looks like this:
+- PyAV does the demuxing and decoding; FFmpeg's own reconnect options are not relied upon because
+  they differ per protocol. Instead any failure (open error, read timeout, end of a live stream —
+  PyAV just stops yielding when an RTSP server dies) closes the container and the loop reopens it
+  with exponential backoff and jitter, forever, until stopped.
+- Frames are sampled on the stream's own clock (pts), not by counting, so a 25 fps camera at a
+  10 fps target yields 10 frames per second of video even when frames are missing.
+- Timestamps are pts anchored to the wall clock at the first frame of each connection (and of each
+  pass of a looped file), then forced strictly increasing, so consumers can rely on order.
+- Logs say state changes once (connected, disconnected and why, retrying); each retry is DEBUG.
+- Credentials never reach a log line: every URL and error text goes through `mask_text`.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp"})
+_SECRET_KEYS = re.compile(r"^(pass(word|wd)?|pwd|token|secret|key|auth|signature|sig)$", re.I)
+_USERINFO = re.compile(r"(//[^/?#\s:@]*:)[^/?#\s]*@")
+_MAX_BAD_PACKETS = 100  # consecutive undecodable packets before a connection is given up
+_MAX_DRIFT_S = 10.0  # a live stream whose clock wanders this far from ours is re-anchored
+_SAMPLE_EPS_S = 0.002
+
+Frame = tuple[int, float, np.ndarray]
+
+
+def mask_text(text: str) -> str:
+    """Replace the password of every `scheme://user:pass@host` inside free text with ***."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def mask_url(url: str) -> str:
+    """rtsp://user:pass@host/x?token=t -> rtsp://user:***@host/x?token=***"""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return mask_text(url)
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_KEYS.match(k) for k, _ in pairs):
+            query = urlencode([(k, "***" if _SECRET_KEYS.match(k) else v) for k, v in pairs], safe="*")
+    return mask_text(urlunsplit(parts._replace(query=query)))
+
+
+def is_live(url: str) -> bool:
+    """Network URLs reconnect on any end; plain paths and file:// end (or loop) at end of file."""
+    scheme = urlsplit(url).scheme.lower()
+    return scheme in LIVE_SCHEMES
+
+
+def backoff_delay(failures: int, min_s: float, max_s: float, rng: random.Random | None = None) -> float:
+    """Delay before retry number `failures` (1-based): min·2^(n-1) capped at max, jittered to
+    [50 %, 100 %] so many cameras behind one dead switch do not retry in lock-step."""
+    base = min(max_s, min_s * 2 ** max(0, failures - 1))
+    return base * (rng or random).uniform(0.5, 1.0)
+
+
+@dataclass
+class SourceCounters:
+    decoded: int = 0      # frames out of the decoder
+    sampled: int = 0      # frames yielded after fps sampling
+    errors: int = 0       # failed opens, lost connections, undecodable packets
+    reconnects: int = 0   # open attempts after the first
+
+
+class _EndOfPass(Exception):
+    """Internal: a connection or a pass over a file is over; `reason` says why."""
+
+
+class FrameSource:
+    """Iterate to get `(seq, timestamp, frame)`; `stop()` (any thread) ends the iteration.
+
+    `stop_event` may be a threading or multiprocessing Event shared with a supervisor. Stopping is
+    checked between packets and during backoff; a blocking open or read can delay it by at most
+    `open_timeout_s` / `read_timeout_s`.
+    `realtime` paces a file to its own clock (a simulated camera) instead of decoding flat out.
+    `on_change(source)` is called on every state change and counter update worth publishing.
+    """
+
+    def __init__(self, url: str, fps: float | None = None, *, loop: bool = False,
+                 open_timeout_s: float = 10.0, read_timeout_s: float = 10.0,
+                 reconnect_min_s: float = 0.5, reconnect_max_s: float = 30.0,
+                 realtime: bool = False, live: bool | None = None, stop_event=None,
+                 name: str | None = None, on_change: Callable[["FrameSource"], None] | None = None):
+        if fps is not None and fps <= 0:
+            raise ValueError("fps must be positive")
+        self.url = url
+        self.masked_url = mask_url(url)
+        self.name = name or self.masked_url
+        self.fps = fps
+        self.loop = loop
+        self.live = is_live(url) if live is None else live
+        self.timeout = (open_timeout_s, read_timeout_s)
+        self.reconnect_min_s = reconnect_min_s
+        self.reconnect_max_s = max(reconnect_min_s, reconnect_max_s)
+        self.realtime = realtime
+        self.counters = SourceCounters()
+        self.connected = False
+        self.width = self.height = 0
+        self._stop = stop_event if stop_event is not None else threading.Event()
+        self._on_change = on_change
+        self._seq = 0
+        self._last_ts = 0.0
+        self._next_due = -math.inf
+
+    @classmethod
+    def from_config(cls, camera, defaults, fps: float, **kw) -> "FrameSource":
+        """Build from a CameraConfig and the resolved CameraDefaults (fps already inherited)."""
+        return cls(camera.url, fps, loop=camera.loop, name=camera.id,
+                   open_timeout_s=defaults.open_timeout_s, read_timeout_s=defaults.read_timeout_s,
+                   reconnect_min_s=defaults.reconnect_min_s, reconnect_max_s=defaults.reconnect_max_s,
+                   **kw)
+
+    # -- control -------------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    # -- main loop -----------------------------------------------------------------------------
+    def frames(self) -> Iterator[Frame]:
+        """Yield sampled frames until stopped, or until a non-live source is finished."""
+        failures = 0  # consecutive connections that produced no frame
+        loop_anchor: float | None = None  # wall time the next pass of a looped file starts at
+        while not self.stopped:
+            try:
+                container = av.open(self.url, options=self._options(), timeout=self.timeout)
+            except Exception as exc:  # PyAV raises many types (FFmpegError, OSError, ValueError)
+                self.counters.errors += 1
+                if not self.live:
+                    log.error("%s: cannot open %s: %s", self.name, self.masked_url, self._why(exc))
+                    break
+                failures += 1
+                self._retry_after(failures, f"cannot open {self.masked_url}: {self._why(exc)}")
+                continue
+            reason = "end of stream"
+            decoded_before = self.counters.decoded
+            try:
+                yield from self._decode(container, loop_anchor)
+            except _EndOfPass as end:
+                reason = str(end)
+            except Exception as exc:
+                self.counters.errors += 1
+                reason = self._why(exc)
+            finally:
+                container.close()
+            if self.stopped:
+                break
+            was_connected = self.connected
+            got_frames = self.counters.decoded > decoded_before
+            if self.live:
+                self.connected = False
+                failures = 0 if got_frames else failures + 1
+                if was_connected:
+                    log.warning("%s: disconnected from %s: %s; reconnecting", self.name,
+                                self.masked_url, reason)
+                self._retry_after(max(1, failures), reason, quiet=was_connected)
+                continue
+            if reason != "end of stream":
+                log.error("%s: %s is unreadable (%s); source ends", self.name, self.masked_url, reason)
+                break
+            if not (self.loop and got_frames):
+                log.info("%s: end of %s", self.name, self.masked_url)
+                break
+            loop_anchor = self._last_decoded_ts + self._frame_period
+            log.debug("%s: looping %s", self.name, self.masked_url)
+        self.connected = False
+        self._changed()
+
+    def _decode(self, container, loop_anchor: float | None) -> Iterator[Frame]:
+        stream = container.streams.video[0] if container.streams.video else None
+        if stream is None:
+            raise _EndOfPass("no video stream")
+        stream.thread_type = "AUTO"
+        rate = stream.average_rate or stream.guessed_rate
+        self._frame_period = float(1 / rate) if rate else 0.04
+        anchor_wall = loop_anchor if loop_anchor is not None else time.time()
+        anchor_media: float | None = None
+        last_media = 0.0
+        bad = 0
+        for packet in container.demux(stream):
+            if self.stopped:
+                return
+            try:
+                decoded = packet.decode()
+                bad = 0
+            except av.error.FFmpegError as exc:
+                self.counters.errors += 1
+                bad += 1
+                log.debug("%s: undecodable packet: %s", self.name, self._why(exc))
+                if bad >= _MAX_BAD_PACKETS:
+                    raise _EndOfPass(f"{bad} undecodable packets in a row") from None
+                continue
+            for frame in decoded:
+                self.counters.decoded += 1
+                if not self.connected:
+                    self._announce(stream)
+                media = frame.time if frame.time is not None else last_media + self._frame_period
+                last_media = media
+                if anchor_media is None:
+                    anchor_media = media
+                ts = anchor_wall + (media - anchor_media)
+                if self.live and abs(ts - time.time()) > _MAX_DRIFT_S:
+                    anchor_wall, anchor_media = time.time(), media
+                    ts = anchor_wall
+                self._last_decoded_ts = ts
+                ts = max(ts, self._last_ts + 1e-6)
+                if not self._take(ts):
+                    continue
+                if self.realtime and not self.live:
+                    delay = ts - time.time()
+                    if delay > 0 and self._stop.wait(delay):
+                        return
+                self._last_ts = ts
+                img = frame.to_ndarray(format="bgr24")
+                self.height, self.width = img.shape[:2]
+                seq = self._seq
+                self._seq += 1
+                self.counters.sampled += 1
+                yield seq, ts, img
+
+    def _take(self, ts: float) -> bool:
+        """Keep a frame when it reaches the next due time on the stream clock."""
+        if self.fps is None:
+            return True
+        if ts + _SAMPLE_EPS_S < self._next_due:
+            return False
+        period = 1.0 / self.fps
+        self._next_due += period
+        if self._next_due <= ts:  # first frame, or a gap (reconnect, dropped frames): resync
+            self._next_due = ts + period
+        return True
+
+    # -- helpers -------------------------------------------------------------------------------
+    _frame_period = 0.04
+    _last_decoded_ts = 0.0
+
+    def _announce(self, stream) -> None:
+        """First frame of a connection: that is when a camera counts as connected."""
+        self.connected = True
+        rate = stream.average_rate or stream.guessed_rate
+        log.info("%s: connected to %s (%s %dx%d @ %s fps)", self.name, self.masked_url,
+                 stream.codec_context.name, stream.codec_context.width,
+                 stream.codec_context.height, f"{float(rate):g}" if rate else "?")
+        self._changed()
+
+    def _options(self) -> dict[str, str]:
+        scheme = urlsplit(self.url).scheme.lower()
+        if scheme in ("rtsp", "rtsps"):
+            return {"rtsp_transport": "tcp"}
+        return {}
+
+    def _retry_after(self, failures: int, reason: str, quiet: bool = False) -> None:
+        """Sleep the backoff. Only the first failure of a streak is logged above DEBUG (unless the
+        caller already said why), so a camera that is down for a day logs one line, not 10 000."""
+        delay = backoff_delay(failures, self.reconnect_min_s, self.reconnect_max_s)
+        if failures == 1 and not quiet:
+            log.warning("%s: %s; retrying with backoff %g-%g s", self.name, reason,
+                        self.reconnect_min_s, self.reconnect_max_s)
+        else:
+            log.debug("%s: %s; retry %d in %.2f s", self.name, reason, failures, delay)
+        self.counters.reconnects += 1
+        self._changed()
+        self._stop.wait(delay)
+
+    def _why(self, exc: BaseException) -> str:
+        text = str(exc) or type(exc).__name__
+        return mask_text(text.replace(self.url, self.masked_url))
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self)
