@@ -6,6 +6,7 @@ libpq's own PGPASSWORD / ~/.pgpass). Anything that may reach a log or a terminal
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -24,13 +25,20 @@ _INLINE_PW = re.compile(r"(://[^:/@\s]*:)([^@\s]*)(@)")
 
 
 def parse_url(url: str | URL) -> URL:
-    if isinstance(url, URL):
-        return url
-    try:
-        return make_url(url)
-    except Exception:  # sqlalchemy.exc.ArgumentError and friends
-        raise DbUrlError(f"not a database URL: {mask_url(url)!r} "
-                         "(expected e.g. sqlite:///alprd.db or postgresql://user@host/db)") from None
+    """Parse, and give a bare postgresql:// the driver that is installed (psycopg 3, else psycopg2:
+    SQLAlchemy's default changed between versions)."""
+    if not isinstance(url, URL):
+        try:
+            url = make_url(url)
+        except Exception:  # sqlalchemy.exc.ArgumentError and friends
+            raise DbUrlError(f"not a database URL: {mask_url(url)!r} (expected e.g. "
+                             "sqlite:///alprd.db or postgresql://user@host/db)") from None
+    if url.drivername == "postgresql":
+        for module, driver in (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2")):
+            if importlib.util.find_spec(module) is not None:
+                return url.set(drivername=driver)
+        raise DbUrlError("PostgreSQL needs a driver: pip install 'alprd[postgres]' (psycopg2-binary)")
+    return url
 
 
 def resolve_url(url: str | URL, *, password_env: str | None = None,
@@ -121,3 +129,25 @@ def make_engine(url: str | URL, *, busy_timeout_s: float = 5.0, connect_timeout_
     if u.get_backend_name() == "postgresql":
         connect_args["connect_timeout"] = max(1, int(connect_timeout_s))
     return sa.create_engine(u, pool_pre_ping=True, connect_args=connect_args)
+
+
+def cli_url(config_path: str | None, url: str | None) -> URL:
+    """The URL for a command given `-c CONFIG` and/or `--url` (default: the default config's)."""
+    if config_path:
+        from alprd.config import load_config
+
+        cfg = load_config(config_path).sinks.sql
+    else:
+        cfg = SqlSinkConfig()
+    return url_from_config(cfg, url)
+
+
+def add_db_arguments(parser) -> None:
+    """`-c CONFIG | --url URL`, shared by `alprd query` and `alprd db`."""
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", metavar="CONFIG",
+                   help="read sinks.sql (URL and password source) from this config file")
+    g.add_argument("--url", metavar="URL",
+                   help="database URL (default: sinks.sql.url of the default config, "
+                        "sqlite:///alprd.db); put no password in it: use libpq's PGPASSWORD "
+                        "or the config's password_env/password_file")

@@ -11,6 +11,7 @@ serves likewise.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from alprd.sinks.db_url import mask_url, redact
 
 VERSION_TABLE = "alprd_alembic_version"  # not "alembic_version": the DB may be shared with other apps
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # import-time chatter
 
 
 class UtcDateTime(sa.TypeDecorator):
@@ -135,8 +137,14 @@ def head_revision() -> str:
 def current_revision(conn: Connection) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-    return ctx.get_current_revision()
+    quiet = logging.getLogger("alembic.runtime.migration")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)  # "Context impl ..." on every read is noise
+    try:
+        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return ctx.get_current_revision()
+    finally:
+        quiet.setLevel(level)
 
 
 def _run(engine: Engine, fn, *args) -> None:

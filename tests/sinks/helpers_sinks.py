@@ -1,0 +1,19 @@
+"""Event factories shared by the sink tests."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from alprd.events import Alternative, PlateEvent
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def make_event(plate: str = "ABC123", camera: str = "gate1", *, kind: str = "plate.final",
+               at: datetime = T0, track_id: int = 1, **kw) -> PlateEvent:
+    return PlateEvent(kind=kind, camera_id=camera, track_id=track_id, plate=plate,
+                      confidence=kw.pop("confidence", 0.93), first_seen=at - timedelta(seconds=2),
+                      last_seen=at, reads=kw.pop("reads", 5),
+                      alternatives=kw.pop("alternatives", (Alternative("A8C123", 0.04),)),
+                      direction=kw.pop("direction", "down"),
+                      corners=kw.pop("corners", ((10.0, 20.0), (110.0, 22.0), (108.0, 52.0), (9.0, 50.0))),
+                      **kw)
