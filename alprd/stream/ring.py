@@ -271,13 +271,18 @@ def list_segments(shm_dir: str = "/dev/shm") -> list[str]:
         return []
 
 
+def segment_pid(name: str) -> int | None:
+    """The writer's pid encoded in a segment name (None for names that are not ours)."""
+    m = _NAME_RE.match(name.lstrip("/"))
+    return int(m["pid"]) if m else None
+
+
 def remove_orphans(shm_dir: str = "/dev/shm") -> list[str]:
     """Unlink segments whose writer process is gone (a decoder that was killed cannot clean up).
     Safe to call at start-up and whenever the supervisor reaps a decoder. Returns what it removed."""
     removed = []
     for name in list_segments(shm_dir):
-        pid = int(_NAME_RE.match(name)["pid"])
-        if _alive(pid):
+        if _alive(segment_pid(name)):
             continue
         try:
             os.unlink(os.path.join(shm_dir, name))

@@ -155,7 +155,7 @@ class FrameSource:
                 self._retry_after(failures, f"cannot open {self.masked_url}: {self._why(exc)}")
                 continue
             reason = "end of stream"
-            decoded_before = self.counters.decoded
+            decoded_before, errors_before = self.counters.decoded, self.counters.errors
             try:
                 yield from self._decode(container, loop_anchor)
             except _EndOfPass as end:
@@ -177,6 +177,7 @@ class FrameSource:
                                 self.masked_url, reason)
                 self._retry_after(max(1, failures), reason, quiet=was_connected)
                 continue
+            self._report_damage(self.counters.decoded - decoded_before, self.counters.errors - errors_before)
             if reason != "end of stream":
                 log.error("%s: %s is unreadable (%s); source ends", self.name, self.masked_url, reason)
                 break
@@ -193,6 +194,7 @@ class FrameSource:
         if stream is None:
             raise _EndOfPass("no video stream")
         stream.thread_type = "AUTO"
+        self._declared_frames = stream.frames  # 0 when the container does not say
         rate = stream.average_rate or stream.guessed_rate
         self._frame_period = float(1 / rate) if rate else 0.04
         anchor_wall = loop_anchor if loop_anchor is not None else time.time()
@@ -255,6 +257,16 @@ class FrameSource:
     # -- helpers -------------------------------------------------------------------------------
     _frame_period = 0.04
     _last_decoded_ts = 0.0
+
+    _declared_frames = 0
+
+    def _report_damage(self, decoded: int, bad_packets: int) -> None:
+        """A damaged file still ends cleanly, but says so once per pass."""
+        if bad_packets:
+            log.warning("%s: %s: skipped %d undecodable packet(s)", self.name, self.masked_url, bad_packets)
+        if 0 < decoded < self._declared_frames and not bad_packets:
+            log.warning("%s: %s ended after %d of %d frames (truncated?)", self.name, self.masked_url,
+                        decoded, self._declared_frames)
 
     def _announce(self, stream) -> None:
         """First frame of a connection: that is when a camera counts as connected."""
