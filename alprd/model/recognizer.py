@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class Recognizer:
     def __init__(self, weights: str | None = None, device: str = "auto", det_size: int = 512,
                  det_threshold: float = 0.5, nms_threshold: float = 0.3, z: float = geometry.Z_DEFAULT,
-                 crops: bool = False, threads: int = 0, backend: str = "torch"):
+                 crops: bool = False, threads: int = 0, backend: str = "auto"):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
         if threads:
@@ -35,7 +35,7 @@ class Recognizer:
         self.nms_threshold = nms_threshold
         self.z = z
         self.crops = crops
-        self.backend = _make_backend(backend, dsnet, rsnet, device)
+        self.backend = make_backend(backend, dsnet, rsnet, device, det_size, threads)
 
     # ------------------------------------------------------------------ stages
     def detect(self, frames: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -78,12 +78,19 @@ class Recognizer:
         return results
 
 
-def _make_backend(name: str, dsnet, rsnet, device: str):
-    if name in ("torch", "auto"):
-        from alprd.backends.torch_backend import TorchBackend
+def make_backend(name: str, dsnet, rsnet, device: str, det_size: int, threads: int):
+    """`auto`: ONNX Runtime on CPU (2–3× faster than eager torch there), torch on CUDA."""
+    from alprd.backends import onnx_backend
+    from alprd.backends.torch_backend import TorchBackend, pick_device
 
-        return TorchBackend(dsnet, rsnet, device)
-    raise ValueError(f"unknown inference backend {name!r}")
+    if name not in ("auto", "torch", "onnxruntime"):
+        raise ValueError(f"unknown inference backend {name!r}")
+    on_cpu = pick_device(device).type == "cpu"
+    if name == "onnxruntime" or (name == "auto" and on_cpu and onnx_backend.available()):
+        if not on_cpu:
+            raise ValueError("the onnxruntime backend runs on the CPU; use backend torch for CUDA")
+        return onnx_backend.OnnxBackend(dsnet, rsnet, det_size, threads)
+    return TorchBackend(dsnet, rsnet, device)
 
 
 def _as_bgr(frame: np.ndarray) -> np.ndarray:

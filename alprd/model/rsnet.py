@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 from alprd.model.blocks import ShuffleUnit, conv_bn_relu, global_mean
 from alprd.model.charset import NUM_CLASSES
@@ -48,6 +47,8 @@ class RSNet(nn.Module):
         self.pdb_d = PDB(widths[2], widths[3], (2, 1))   # 3×18
         self.units_d = nn.Sequential(ShuffleUnit(widths[3]))
         self.levels = nn.ModuleList(conv_bn_relu(w, agg, 1) for w in widths[1:])
+        # static pooling kernels that bring the b (12×36) and c (6×18) maps to d's 3×18 grid
+        self.pools = nn.ModuleList((nn.AvgPool2d((4, 2)), nn.AvgPool2d((2, 1)), nn.Identity()))
         self.context = nn.Sequential(nn.Conv2d(widths[3], agg, 1), nn.ReLU(inplace=True))
         self.classifier = nn.Sequential(
             conv_bn_relu(4 * agg, 2 * agg, 1),
@@ -61,11 +62,7 @@ class RSNet(nn.Module):
         c = self.units_c(self.pdb_c(b))
         d = self.units_d(self.pdb_d(c))
         h, w = d.shape[-2:]
-        feats = [
-            F.avg_pool2d(f, kernel_size=(f.shape[-2] // h, f.shape[-1] // w)) if f.shape[-2:] != d.shape[-2:] else f
-            for f in (b, c, d)
-        ]
-        feats = [lvl(f) for lvl, f in zip(self.levels, feats)]
+        feats = [lvl(pool(f)) for lvl, pool, f in zip(self.levels, self.pools, (b, c, d))]
         ctx = self.context(global_mean(d)).expand(-1, -1, h, w)
         logits = self.classifier(torch.cat(feats + [ctx], dim=1))   # B×C×h×w
         return logits.mean(dim=2).transpose(1, 2)                     # B×T×C
