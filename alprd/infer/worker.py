@@ -1,0 +1,239 @@
+"""The inference worker: batches frames of all cameras through one Recognizer.
+
+Three parts, so each is testable alone:
+- ``Batcher``: collects items until max_batch of them are waiting or max_wait has passed since the
+  oldest arrived (pure; the clock is passed in).
+- ``CameraGeometry`` / ``InferenceEngine``: per camera, crop the region of interest before the
+  detector (plates are small in a 1080p frame and the detector sees a 512×512 letterbox), shift
+  the corners back to frame pixels, drop reads whose centre lies outside the camera's polygon,
+  and build one FrameResult per frame (in-process; no rings, no pipes).
+- ``run_worker``: the process body. Frame descriptors (FrameRefs) arrive from the main process
+  over the channel; frames are read out of the cameras' shared-memory rings (a frame already
+  overwritten by its decoder is counted and skipped); one ("results", ...) message per batch
+  goes back, accounting for every descriptor received so the main process knows what is in flight.
+
+Messages: in ``("frames", [FrameRef, ...])`` and ``("stop",)``; out ``("ready", info)`` once the
+model is loaded, ``("results", [FrameResult, ...], n_refs, stats)`` per batch.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from alprd.config import CameraConfig, InferenceConfig
+from alprd.events import FrameResult, PlateRead
+
+log = logging.getLogger(__name__)
+
+
+class Batcher:
+    """FIFO of pending items; a batch is due at max_batch items or max_wait after the oldest."""
+
+    def __init__(self, max_batch: int, max_wait_s: float) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_s
+        self._items: list[Any] = []
+        self._oldest = 0.0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, item: Any, now: float) -> None:
+        if not self._items:
+            self._oldest = now
+        self._items.append(item)
+
+    def due(self, now: float) -> bool:
+        return len(self._items) >= self.max_batch or (
+            bool(self._items) and now - self._oldest >= self.max_wait_s)
+
+    def time_left(self, now: float) -> float | None:
+        """Seconds until the pending items are due; None when nothing waits."""
+        if not self._items:
+            return None
+        if len(self._items) >= self.max_batch:
+            return 0.0
+        return max(0.0, self._oldest + self.max_wait_s - now)
+
+    def take(self, now: float) -> list[Any]:
+        batch, self._items = self._items[:self.max_batch], self._items[self.max_batch:]
+        self._oldest = now  # whatever is left has waited at least one batch already
+        return batch
+
+
+@dataclass(frozen=True)
+class CameraGeometry:
+    """A camera's region of interest (x, y, w, h) and counting polygon, in frame pixels."""
+
+    roi: tuple[int, int, int, int] | None = None
+    polygon: np.ndarray | None = None  # N×2 float32
+
+    @classmethod
+    def from_config(cls, cam: CameraConfig) -> "CameraGeometry":
+        roi = (cam.roi.x, cam.roi.y, cam.roi.width, cam.roi.height) if cam.roi else None
+        poly = np.asarray(cam.polygon, np.float32).reshape(-1, 2) if cam.polygon else None
+        return cls(roi, poly)
+
+    def crop_box(self, width: int, height: int) -> tuple[int, int, int, int] | None:
+        """The ROI clamped to a frame of this size as (x0, y0, x1, y1); None = the whole frame."""
+        if self.roi is None:
+            return None
+        x, y, w, h = self.roi
+        x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return None
+        return x0, y0, x1, y1
+
+    def inside(self, read: PlateRead) -> bool:
+        if self.polygon is None:
+            return True
+        cx = sum(p[0] for p in read.corners) / 4.0
+        cy = sum(p[1] for p in read.corners) / 4.0
+        return cv2.pointPolygonTest(self.polygon, (float(cx), float(cy)), False) >= 0
+
+
+def shift_read(read: PlateRead, dx: float, dy: float) -> PlateRead:
+    if not dx and not dy:
+        return read
+    corners = tuple((x + dx, y + dy) for x, y in read.corners)
+    return PlateRead(corners, read.det_conf, read.text, read.char_confs, read.crop_jpeg)  # type: ignore[arg-type]
+
+
+class InferenceEngine:
+    """ROI crop → Recognizer.recognize (one call per batch) → corners to frame → polygon filter."""
+
+    def __init__(self, recognizer, geometry: dict[str, CameraGeometry] | None = None) -> None:
+        self.recognizer = recognizer
+        self.geometry = geometry or {}
+        self._warned_roi: set[str] = set()
+        self.filtered = 0  # reads dropped by a polygon
+
+    @classmethod
+    def from_config(cls, recognizer, cameras: Sequence[CameraConfig]) -> "InferenceEngine":
+        return cls(recognizer, {c.id: CameraGeometry.from_config(c) for c in cameras})
+
+    def process(self, frames: Sequence[tuple[str, int, float, np.ndarray]]) -> list[FrameResult]:
+        """(camera_id, seq, timestamp, BGR frame) per frame → one FrameResult per frame, in order."""
+        if not frames:
+            return []
+        views, offsets = [], []
+        for cam, _, _, img in frames:
+            geo = self.geometry.get(cam) or CameraGeometry()
+            h, w = img.shape[:2]
+            box = geo.crop_box(w, h)
+            if box is None and geo.roi is not None and cam not in self._warned_roi:
+                self._warned_roi.add(cam)
+                log.warning("camera %s: roi %s lies outside its %dx%d frames; using the whole frame",
+                            cam, geo.roi, w, h)
+            if box is None:
+                views.append(img)
+                offsets.append((0, 0))
+            else:
+                x0, y0, x1, y1 = box
+                views.append(img[y0:y1, x0:x1])
+                offsets.append((x0, y0))
+        reads = self.recognizer.recognize(views)
+        results = []
+        for (cam, seq, ts, img), (dx, dy), frame_reads in zip(frames, offsets, reads):
+            geo = self.geometry.get(cam) or CameraGeometry()
+            kept = []
+            for r in frame_reads:
+                r = shift_read(r, dx, dy)
+                if geo.inside(r):
+                    kept.append(r)
+                else:
+                    self.filtered += 1
+            results.append(FrameResult(cam, int(seq), float(ts), int(img.shape[1]), int(img.shape[0]), tuple(kept)))
+        return results
+
+
+# ---------------------------------------------------------------------------------------------
+# The process body
+
+
+def build_recognizer(inference: InferenceConfig, crops: bool):
+    """The Recognizer as the config asks; user-fixable errors become FatalChildError."""
+    from alprd.model.recognizer import Recognizer
+    from alprd.service.process import FatalChildError
+
+    try:
+        from alprd.model.weights import WeightsError
+    except ImportError:  # pragma: no cover - older model package
+        WeightsError = ValueError  # type: ignore[misc,assignment]
+    kwargs = dict(weights=inference.weights, device=inference.device,
+                  det_threshold=inference.det_threshold, nms_threshold=inference.nms_threshold,
+                  crops=crops, threads=inference.threads, backend=inference.backend)
+    try:
+        return Recognizer(**kwargs)
+    except (WeightsError, FileNotFoundError, ValueError) as exc:
+        raise FatalChildError(f"cannot load the model: {exc}") from None
+
+
+def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfig],
+               crops: bool = True) -> int:
+    """Process body (see alprd.service.process.child_main). Frames are read from the rings the
+    FrameRefs name (the decoders own them; RingReader attaches on first use)."""
+    from alprd.stream.ring import RingReader
+
+    t0 = time.monotonic()
+    recognizer = build_recognizer(inference, crops)
+    engine = InferenceEngine.from_config(recognizer, cameras)
+    reader = RingReader()
+    batcher = Batcher(inference.max_batch, inference.max_wait_ms / 1000.0)
+    backend = getattr(recognizer, "backend", None)
+    device = f"{getattr(backend, 'name', '?')} on {getattr(backend, 'device', None) or inference.device}"
+    log.info("inference worker ready on %s in %.1f s (max batch %d, max wait %g ms%s)", device,
+             time.monotonic() - t0, inference.max_batch, inference.max_wait_ms,
+             "" if recognizer.trained else "; UNTRAINED weights: nothing will be read")
+    channel.send("ready", {"device": device, "trained": bool(recognizer.trained)})
+    stopping = False
+    try:
+        while True:
+            now = time.monotonic()
+            left = batcher.time_left(now)
+            if left is None or left > 0:
+                msg = channel.get(timeout=0.5 if left is None else left)
+                if msg is not None:
+                    if msg[0] == "frames":
+                        now = time.monotonic()
+                        for ref in msg[1]:
+                            batcher.add(ref, now)
+                    elif msg[0] == "stop":
+                        stopping = True
+            now = time.monotonic()
+            while batcher.due(now) or (stopping and len(batcher)):
+                _run_batch(channel, engine, reader, batcher.take(now))
+                now = time.monotonic()
+            if stopping or channel.parent_gone.is_set():
+                return 0
+    finally:
+        reader.close()
+
+
+def read_frames(reader, refs: list) -> tuple[list[tuple[str, int, float, np.ndarray]], int]:
+    """Frames of the refs still in their rings, and how many were already overwritten."""
+    frames, stale = [], 0
+    for ref in refs:
+        img = reader.read(ref)
+        if img is None:
+            stale += 1
+        else:
+            frames.append((ref.camera_id, ref.seq, ref.timestamp, img))
+    return frames, stale
+
+
+def _run_batch(channel, engine: InferenceEngine, reader, refs: list) -> None:
+    t0 = time.perf_counter()
+    frames, stale = read_frames(reader, refs)
+    results = engine.process(frames)
+    channel.send("results", results, len(refs), {
+        "batch": len(frames), "stale": stale, "infer_s": time.perf_counter() - t0,
+        "filtered": engine.filtered})

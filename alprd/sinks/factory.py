@@ -1,0 +1,74 @@
+"""build_sinks(cfg): the enabled sinks of a configuration, constructed (and so validated).
+
+The SQL and ZeroMQ sinks are imported only when enabled, so a daemon without them configured
+never imports SQLAlchemy or pyzmq, and this module works before and after those sinks exist.
+A sink that cannot start (bad URL, port taken, out-of-date schema) raises SinkStartError with a
+one-line message; the sinks built before it are closed again.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from alprd.config import AppConfig
+from alprd.sinks.base import Sink
+
+log = logging.getLogger(__name__)
+
+
+class SinkStartError(RuntimeError):
+    """A sink could not be started; the message says which and why (user-fixable)."""
+
+
+def jsonl_path(cfg: AppConfig) -> Path:
+    """A relative `sinks.jsonl.path` lives under storage.state_dir."""
+    p = Path(cfg.sinks.jsonl.path).expanduser()
+    return p if p.is_absolute() else cfg.state_path(str(p))
+
+
+def build_sinks(cfg: AppConfig, *, stdout_file=None) -> list[Sink]:
+    sinks: list[Sink] = []
+    try:
+        s = cfg.sinks
+        if s.stdout.enabled:
+            from alprd.sinks.stdout import StdoutSink
+
+            sinks.append(StdoutSink(as_json=s.stdout.as_json, file=stdout_file))
+        if s.jsonl.enabled:
+            from alprd.sinks.jsonl import JsonlSink
+
+            path = jsonl_path(cfg)
+            try:
+                sinks.append(JsonlSink(path))
+            except OSError as exc:
+                raise SinkStartError(f"sinks.jsonl.path: cannot open {path} ({exc.strerror})") from None
+        if s.sql.enabled:
+            sinks.append(_optional("sql", "SqlSink", lambda cls: cls.from_app_config(cfg)))
+        if s.bus.enabled:
+            sinks.append(_optional("bus", "BusSink", lambda cls: cls(s.bus)))
+    except BaseException:
+        for sink in sinks:
+            try:
+                sink.close()
+            except Exception:  # noqa: BLE001
+                log.debug("closing %s after a failed start", getattr(sink, "name", sink), exc_info=True)
+        raise
+    return [x for x in sinks if x is not None]
+
+
+def _optional(module: str, cls_name: str, make):
+    try:
+        mod = importlib.import_module(f"alprd.sinks.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"alprd.sinks.{module}":
+            log.warning("sinks.%s is enabled but this build has no %s sink; skipped", module, module)
+            return None
+        raise
+    cls = getattr(mod, cls_name)
+    try:
+        return make(cls)
+    except SinkStartError:
+        raise
+    except Exception as exc:  # bad URL, port in use, schema too old: the sink's own message
+        raise SinkStartError(f"sinks.{module}: {exc}") from exc

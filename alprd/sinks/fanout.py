@@ -1,0 +1,151 @@
+"""Fan-out: every event goes to every sink, each sink in its own thread behind its own queue.
+
+A slow or failing sink therefore never delays the others or the caller. Each queue is bounded;
+when one is full the oldest waiting event of that sink is dropped and counted (a sink that must
+never lose anything puts its own durable spool behind publish(), as the SQL sink does).
+Sink exceptions are logged once per failure streak and counted; the sink keeps receiving.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from alprd.events import PlateEvent
+from alprd.sinks.base import Sink
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+@dataclass
+class SinkStats:
+    published: int = 0
+    failed: int = 0
+    dropped: int = 0
+
+
+class _SinkWorker:
+    def __init__(self, sink: Sink, maxsize: int) -> None:
+        self.sink = sink
+        self.name = getattr(sink, "name", type(sink).__name__)
+        self.queue: queue.Queue = queue.Queue(maxsize)
+        self.stats = SinkStats()
+        self._pending = 0  # accepted and not yet handed to the sink
+        self._cond = threading.Condition()
+        self._failing = False
+        self.thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
+        self.thread.start()
+
+    def put(self, event: PlateEvent) -> None:
+        with self._cond:
+            self._pending += 1
+        while True:
+            try:
+                self.queue.put_nowait(event)
+                return
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                except queue.Empty:
+                    continue
+                with self._cond:
+                    self._pending -= 1
+                    self.stats.dropped += 1
+                    if self.stats.dropped == 1 or self.stats.dropped % 1000 == 0:
+                        log.warning("sink %s is falling behind: %d events dropped so far",
+                                    self.name, self.stats.dropped)
+                    self._cond.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is _STOP:
+                return
+            try:
+                self.sink.publish(item)
+                self.stats.published += 1
+                if self._failing:
+                    log.info("sink %s is publishing again", self.name)
+                    self._failing = False
+            except Exception as exc:  # noqa: BLE001 - one sink must not take the daemon down
+                self.stats.failed += 1
+                if not self._failing:
+                    log.error("sink %s failed to publish (%s: %s); it keeps receiving events",
+                              self.name, type(exc).__name__, exc)
+                    self._failing = True
+            finally:
+                with self._cond:
+                    self._pending -= 1
+                    self._cond.notify_all()
+
+    def wait_idle(self, deadline: float) -> bool:
+        with self._cond:
+            while self._pending > 0:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+
+class FanoutSink:
+    """A Sink made of sinks. publish() never blocks; flush()/close() wait up to `timeout`."""
+
+    name = "fanout"
+
+    def __init__(self, sinks: list[Sink], *, queue_size: int = 10000) -> None:
+        self._workers = [_SinkWorker(s, queue_size) for s in sinks]
+        self._closed = False
+
+    @property
+    def sinks(self) -> list[Sink]:
+        return [w.sink for w in self._workers]
+
+    @property
+    def stats(self) -> dict[str, SinkStats]:
+        return {w.name: w.stats for w in self._workers}
+
+    def publish(self, event: PlateEvent) -> None:
+        if self._closed:
+            raise RuntimeError("publish() after close()")
+        for w in self._workers:
+            w.put(event)
+
+    def flush(self, timeout: float | None = 10.0) -> bool:
+        """Wait until every sink has taken every event, then flush each sink. False on timeout."""
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        ok = True
+        for w in self._workers:
+            if not w.wait_idle(deadline):
+                log.error("sink %s: %d events still queued after the flush timeout", w.name, w._pending)
+                ok = False
+                continue
+            try:
+                w.sink.flush(max(0.0, deadline - time.monotonic()))
+            except Exception as exc:  # noqa: BLE001
+                log.error("sink %s: flush failed: %s", w.name, exc)
+                ok = False
+        return ok
+
+    def close(self, timeout: float | None = 10.0) -> bool:
+        if self._closed:
+            return True
+        ok = self.flush(timeout)
+        self._closed = True
+        for w in self._workers:
+            try:
+                w.queue.put(_STOP, timeout=1.0)
+            except queue.Full:  # a hung sink after a timed-out flush: give up on it
+                log.error("sink %s is not consuming; closing it with events undelivered", w.name)
+        for w in self._workers:
+            w.thread.join(5.0)
+            try:
+                w.sink.close()
+            except Exception as exc:  # noqa: BLE001
+                log.error("sink %s: close failed: %s", w.name, exc)
+                ok = False
+        return ok
