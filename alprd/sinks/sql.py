@@ -33,7 +33,13 @@ from alprd.sinks.spool import Spool, SpoolError
 
 log = logging.getLogger(__name__)
 
-_POISON = (sa.exc.IntegrityError, sa.exc.DataError)
+
+def _is_poison(exc: Exception) -> bool:
+    """Constraint/value errors, and driver-side bind errors (StatementError that is not a
+    DBAPIError: e.g. a NUL in a string for PostgreSQL). Everything else is 'database unavailable'."""
+    if isinstance(exc, (sa.exc.IntegrityError, sa.exc.DataError)):
+        return True
+    return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
 _ROWS_PER_STATEMENT = 200  # 15 columns each: well under SQLite's bound-variable limit
 
 
@@ -305,12 +311,16 @@ class SqlSink:
             return
         try:
             self._commit(items)
-        except _POISON:
+        except Exception as exc:
+            if not _is_poison(exc):
+                raise
             for item in items:  # find the bad ones; each good one commits on its own
                 try:
                     self._commit([item])
-                except _POISON as exc:
-                    self._reject(item[0], exc)
+                except Exception as exc1:
+                    if not _is_poison(exc1):
+                        raise
+                    self._reject(item[0], exc1)
 
     def _commit(self, items) -> None:
         """One transaction; caches (known cameras, counters) change only once it committed."""

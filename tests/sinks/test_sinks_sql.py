@@ -1,0 +1,237 @@
+"""SqlSink against real SQLite and PostgreSQL: storing, finding, outages, replays, bad records."""
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from helpers_sinks import T0, make_event
+
+from alprd.config import SqlSinkConfig
+from alprd.events import Alternative
+from alprd.sinks import schema
+from alprd.sinks.db_url import make_engine
+from alprd.sinks.sql import SqlSink, purge
+from alprd.sinks.sql_query import find_events
+
+FAST = dict(batch_size=16, flush_interval_s=0.02, retry_max_s=0.3, busy_timeout_s=0.2)
+
+
+def _sink(db, tmp_path, **kw) -> SqlSink:
+    cfg = SqlSinkConfig(url=db.url, **{**FAST, **kw})
+    engine = make_engine(db.url, busy_timeout_s=cfg.busy_timeout_s, connect_timeout_s=2)
+    if db.dialect == "postgresql":
+        schema.upgrade(engine)  # the operator's step; SQLite gets it automatically
+    return SqlSink(cfg, tmp_path / "spool", engine=engine, crop_root=tmp_path / "state")
+
+
+def _event_ids(engine, table=schema.plate_events) -> list[str]:
+    with engine.connect() as conn:
+        return [str(r[0]) for r in conn.execute(sa.select(table.c.event_id))]
+
+
+def test_stores_finals_and_finds_them_by_plate_camera_and_time(db, tmp_path):
+    sink = _sink(db, tmp_path)
+    events = [
+        make_event("ABC123", "gate1", at=T0),
+        make_event("ABC999", "gate1", at=T0 + timedelta(minutes=5), track_id=2),
+        make_event("XBC123", "gate2", at=T0 + timedelta(hours=2), track_id=3, parked=True,
+                   crop_path="crops/gate2/3.jpg", alternatives=(), corners=None),
+        make_event("皖A12345", "gate2", at=T0 + timedelta(days=1), track_id=4),
+    ]
+    preview = make_event("ABC12", "gate1", kind="plate.preview", track_id=9)
+    sink.publish(preview)
+    for ev in events:
+        sink.publish(ev)
+    assert sink.flush(timeout=15)
+    e = sink.engine
+    assert sorted(_event_ids(e)) == sorted(ev.event_id for ev in events)  # previews not stored
+
+    def plates(**f):
+        return sorted(ev.plate for ev in find_events(e, **f))
+
+    assert find_events(e, plate="ABC123") == [events[0]]  # round-trips to the same PlateEvent
+    assert plates(plate="ABC*") == ["ABC123", "ABC999"]
+    assert plates(plate="?BC123") == ["ABC123", "XBC123"]
+    assert plates(plate="*12*") == ["ABC123", "XBC123", "皖A12345"]
+    assert plates(plate="皖A*") == ["皖A12345"]
+    assert plates(plate="abc*") == []  # stored plates are upper case; the CLI upper-cases input
+    assert plates(camera="gate2") == ["XBC123", "皖A12345"]
+    assert plates(since=T0 + timedelta(minutes=1), until=T0 + timedelta(hours=3)) == ["ABC999", "XBC123"]
+    assert plates(camera="gate1", since=T0 + timedelta(minutes=1)) == ["ABC999"]
+    newest = find_events(e, limit=2)
+    assert [ev.plate for ev in newest] == ["皖A12345", "XBC123"]
+    assert newest[1].parked and newest[1].crop_path == "crops/gate2/3.jpg"
+    assert newest[0].last_seen.tzinfo is not None
+    sink.close()
+
+
+def test_store_reads_logs_previews_too(db, tmp_path):
+    sink = _sink(db, tmp_path, store_reads=True)
+    evs = [make_event("ABC12", kind="plate.preview"), make_event("ABC123", kind="plate.preview"),
+           make_event("ABC123")]
+    for ev in evs:
+        sink.publish(ev)
+    assert sink.flush(timeout=15)
+    assert sorted(_event_ids(sink.engine, schema.plate_reads)) == sorted(ev.event_id for ev in evs)
+    assert _event_ids(sink.engine) == [evs[2].event_id]
+    sink.close()
+
+
+def _hold_sqlite_write_lock(url: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None, timeout=1)
+    conn.execute("BEGIN EXCLUSIVE")
+    return conn
+
+
+def test_database_outage_spools_and_replays_exactly_once(db, tmp_path, caplog):
+    sink = _sink(db, tmp_path)
+    first = [make_event(f"AAA{i:03d}", track_id=i) for i in range(5)]
+    for ev in first:
+        sink.publish(ev)
+    assert sink.flush(timeout=15)
+
+    # the outage: PostgreSQL goes away; SQLite stays locked by another writer
+    lock = None
+    if db.dialect == "postgresql":
+        db.server.stop()
+    else:
+        lock = _hold_sqlite_write_lock(db.url)
+    try:
+        during = [make_event(f"BBB{i:03d}", track_id=100 + i) for i in range(40)]
+        caplog.set_level(logging.INFO, logger="alprd.sinks.sql")
+        t = time.monotonic()
+        for ev in during:
+            sink.publish(ev)  # never waits for the database
+        assert time.monotonic() - t < 5
+        assert not sink.flush(timeout=1.5)
+        assert sink.pending() and not sink.available
+    finally:
+        if lock is not None:
+            lock.rollback()
+            lock.close()
+        else:
+            db.server.start()
+    assert sink.flush(timeout=30)
+    ids = _event_ids(sink.engine)
+    assert sorted(ids) == sorted(ev.event_id for ev in first + during)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "spooling" in warnings[0].getMessage()  # once per state change
+    assert any("is back" in r.getMessage() for r in caplog.records)
+    if db.server is not None:
+        assert all(db.server.password not in r.getMessage() for r in caplog.records)
+    sink.close()
+
+
+def test_events_still_spooled_at_close_are_written_by_the_next_start(db, tmp_path):
+    sink = _sink(db, tmp_path)
+    lock = _hold_sqlite_write_lock(db.url) if db.dialect == "sqlite" else None
+    if lock is None:
+        db.server.stop()
+    try:
+        evs = [make_event(f"CCC{i:03d}", track_id=i) for i in range(10)]
+        for ev in evs:
+            sink.publish(ev)
+        sink.close(timeout=0.5)  # the database is down: close gives up, the spool keeps them
+    finally:
+        if lock is not None:
+            lock.rollback()
+            lock.close()
+        else:
+            db.server.start()
+    sink = _sink(db, tmp_path)  # replays the spool on start
+    assert sink.flush(timeout=30)
+    assert sorted(_event_ids(sink.engine)) == sorted(ev.event_id for ev in evs)
+    sink.close()
+
+
+def test_replaying_already_committed_events_inserts_nothing_twice(db, tmp_path):
+    sink = _sink(db, tmp_path)
+    evs = [make_event(f"DDD{i:03d}", track_id=i) for i in range(30)]
+    for ev in evs:
+        sink.publish(ev)
+    assert sink.flush(timeout=15)
+    sink.close()
+    ack = tmp_path / "spool" / "ack.json"
+    seg = min(int(p.stem[4:]) for p in (tmp_path / "spool").glob("seg-*.jsonl"))
+    ack.write_text(json.dumps({"segment": seg, "offset": 0}))  # crashed after COMMIT, before the ack
+    sink = _sink(db, tmp_path)
+    assert sink.flush(timeout=15)
+    ids = _event_ids(sink.engine)
+    assert len(ids) == len(set(ids)) == 30
+    sink.close()
+
+
+def test_bad_records_are_set_aside_and_do_not_block_the_queue(db, tmp_path):
+    sink = _sink(db, tmp_path)
+    good1, good2 = make_event("GOOD1"), make_event("GOOD2", track_id=2)
+    bad = make_event("BAD", event_id="not-a-uuid")
+    batch = [good1, bad, good2]
+    if db.dialect == "postgresql":  # refused by the server itself (JSON has no NaN)
+        batch.append(make_event("NAN", alternatives=(Alternative("X", float("nan")),)))
+    for ev in batch:
+        sink.publish(ev)
+    assert sink.flush(timeout=15)
+    assert sorted(_event_ids(sink.engine)) == sorted([good1.event_id, good2.event_id])
+    rejected = [json.loads(line) for line in (tmp_path / "spool" / "rejected.jsonl").read_text().splitlines()]
+    assert len(rejected) == len(batch) - 2 == sink.rejected
+    assert json.loads(rejected[0]["record"])["event_id"] == "not-a-uuid"
+    sink.close()
+
+
+def test_purge_deletes_old_rows_and_their_crops_inside_the_crop_root(db, tmp_path):
+    root = tmp_path / "state"
+    (root / "crops").mkdir(parents=True)
+    outside = tmp_path / "elsewhere.jpg"
+    for p in (root / "crops" / "old.jpg", root / "crops" / "new.jpg", outside):
+        p.write_bytes(b"jpeg")
+    sink = _sink(db, tmp_path, store_reads=True)
+    old = make_event("OLD1", at=T0 - timedelta(days=10), crop_path="crops/old.jpg")
+    old_abroad = make_event("OLD2", at=T0 - timedelta(days=10), crop_path=str(outside))
+    new = make_event("NEW1", at=T0, crop_path="crops/new.jpg")
+    for ev in (old, old_abroad, new):
+        sink.publish(ev)
+    assert sink.flush(timeout=15)
+    assert sink.purge(T0 - timedelta(days=1)) == 4  # 2 events + their 2 plate_reads rows
+    assert _event_ids(sink.engine) == [new.event_id]
+    assert not (root / "crops" / "old.jpg").exists()
+    assert (root / "crops" / "new.jpg").exists() and outside.exists()
+    assert purge(sink.engine, T0 - timedelta(days=1), root) == 0
+    sink.close()
+
+
+def test_plate_lookups_use_the_plate_index(db, tmp_path):
+    from alprd.sinks.sql_query import select_events
+
+    engine = make_engine(db.url)
+    schema.upgrade(engine)
+    with engine.connect() as conn:
+        for pattern in ("ABC123", "ABC*"):
+            q = select_events(engine.dialect.name, plate=pattern)
+            sql = str(q.compile(engine, compile_kwargs={"literal_binds": True}))
+            if db.dialect == "sqlite":
+                plan = " ".join(str(r) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            else:
+                conn.exec_driver_sql("SET enable_seqscan = off")
+                plan = " ".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + sql))
+            assert "ix_plate_events_plate" in plan, (pattern, plan)
+    engine.dispose()
+
+
+def test_a_camera_id_reported_by_another_host_is_warned_about(tmp_path, caplog):
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(schema.cameras).values(camera_id="gate1", host="other-host",
+                                                      created_at=T0))
+    caplog.set_level(logging.WARNING, logger="alprd.sinks.sql")
+    sink = SqlSink(SqlSinkConfig(url=url, **FAST), tmp_path / "spool", engine=engine)
+    sink.publish(make_event(camera="gate1"))
+    assert sink.flush(timeout=10)
+    assert any("other-host" in r.getMessage() for r in caplog.records)
+    sink.close()
