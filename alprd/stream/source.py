@@ -200,7 +200,7 @@ class FrameSource:
         anchor_wall = loop_anchor if loop_anchor is not None else time.time()
         anchor_media: float | None = None
         last_media = 0.0
-        bad = 0
+        nth = bad = 0
         for packet in container.demux(stream):
             if self.stopped:
                 return
@@ -218,14 +218,23 @@ class FrameSource:
                 self.counters.decoded += 1
                 if not self.connected:
                     self._announce(stream)
-                media = frame.time if frame.time is not None else last_media + self._frame_period
-                last_media = media
-                if anchor_media is None:
-                    anchor_media = media
-                ts = anchor_wall + (media - anchor_media)
-                if self.live and abs(ts - time.time()) > _MAX_DRIFT_S:
-                    anchor_wall, anchor_media = time.time(), media
-                    ts = anchor_wall
+                # RTSP's first frame often has no pts: place such frames one period apart
+                # and anchor the clock so the first real pts lands where it belongs.
+                media = frame.time
+                if media is None and anchor_media is not None:
+                    media = last_media + self._frame_period
+                if media is None:
+                    ts = anchor_wall + nth * self._frame_period
+                else:
+                    if anchor_media is None:
+                        anchor_media = media - nth * self._frame_period
+                    last_media = media
+                    ts = anchor_wall + (media - anchor_media)
+                nth += 1
+                now = time.time()
+                if self.live and abs(ts - now) > _MAX_DRIFT_S:  # the camera's clock jumped
+                    anchor_wall += now - ts
+                    ts = now
                 self._last_decoded_ts = ts
                 ts = max(ts, self._last_ts + 1e-6)
                 if not self._take(ts):
