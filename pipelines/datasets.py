@@ -1,0 +1,269 @@
+"""torch Datasets for training DSNet (detection) and RSNet (recognition).
+
+Every item is a pure function of (seed, epoch, index): `np.random.default_rng([seed, epoch,
+index])` drives all randomness, so DataLoader workers reproduce the same samples whatever their
+number or order; `set_epoch(e)` gives fresh samples each epoch. Use `worker_init_fn` in the
+DataLoader so each worker runs OpenCV/torch single-threaded.
+
+Detector input: alprd.model.geometry.letterbox (the serving policy) to size×size, corners mapped
+with the same Letterbox; recogniser input: geometry.warp_plate to 144×48 (width×height). Both
+are normalised with geometry.normalize ([-1, 1]) unless normalize=False (then uint8 CHW, to
+normalise on the GPU). Only `dev` real data is used for training; `CcpdDataset(split="holdout")`
+exists for evaluation and refuses augmentation.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from alprd.model import geometry
+from alprd.model.charset import encode
+from pipelines.data import data_root as _data_root
+from pipelines.data.ccpd import CcpdSample, load_ccpd_split
+from pipelines.data.crops import CropSample, load_real_crops
+from pipelines.data.priors import load_priors
+from pipelines.synth import assets
+from pipelines.synth.augment import jitter_corners, photometric, random_quad, stains
+from pipelines.synth.plates import random_plate
+from pipelines.synth.scenes import (Scene, background_scene, ccpd_swap_scene, parking_scene, paste_plate,
+                                    quantize_ppm, random_background, read_image)
+
+DEFAULT_RECIPES = {"ccpd_swap": 0.4, "background": 0.25, "parking": 0.35}
+
+
+def worker_init_fn(worker_id: int) -> None:
+    """DataLoader workers: one thread each for OpenCV and torch (the workers are the parallelism)."""
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
+
+
+def _to_tensor(img: np.ndarray, normalize: bool) -> torch.Tensor:
+    if normalize:
+        return geometry.normalize(img[None])[0]
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+
+class _Seeded(Dataset):
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+
+# ---------------------------------------------------------------- detection
+
+
+def random_crop(image: np.ndarray, corners: np.ndarray, rng: np.random.Generator,
+                aspects=(16 / 9, 4 / 3, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Crop a window of a random aspect that keeps every plate whole (with a margin), so CCPD's
+    portrait stills also look like the landscape camera frames the detector will serve."""
+    h, w = image.shape[:2]
+    if len(corners) == 0:
+        return image, corners
+    lo = corners.reshape(-1, 2).min(axis=0)
+    hi = corners.reshape(-1, 2).max(axis=0)
+    margin = 0.3 * (hi - lo).max()
+    need_w, need_h = hi[0] - lo[0] + 2 * margin, hi[1] - lo[1] + 2 * margin
+    aspect = aspects[rng.integers(len(aspects))]
+    cw = rng.uniform(max(need_w, need_h * aspect), max(need_w, need_h * aspect, w) + 1)
+    cw = min(cw, w)
+    ch = min(h, cw / aspect)
+    cw, ch = int(max(cw, 8)), int(max(ch, 8))
+    x_lo, x_hi = max(0, int(hi[0] + margin - cw)), min(w - cw, int(lo[0] - margin))
+    y_lo, y_hi = max(0, int(hi[1] + margin - ch)), min(h - ch, int(lo[1] - margin))
+    if x_hi < x_lo or y_hi < y_lo:
+        return image, corners
+    x = int(rng.integers(x_lo, x_hi + 1))
+    y = int(rng.integers(y_lo, y_hi + 1))
+    return image[y:y + ch, x:x + cw], corners - np.array([x, y], np.float32)
+
+
+def letterbox_item(image: np.ndarray, corners: np.ndarray, texts: list[str], size: int,
+                   rng: np.random.Generator | None, augment: bool, normalize: bool, photometric_kw=None) -> dict:
+    """Letterbox (geometry.letterbox), map the corners, apply photometric variation to the
+    picture part of the view only (the padding stays the serving grey)."""
+    view, lb = geometry.letterbox(image, size)
+    if augment and rng is not None:
+        nh, nw = round(image.shape[0] * lb.scale), round(image.shape[1] * lb.scale)
+        content = view[lb.pad_y:lb.pad_y + nh, lb.pad_x:lb.pad_x + nw]
+        view[lb.pad_y:lb.pad_y + nh, lb.pad_x:lb.pad_x + nw] = photometric(
+            np.ascontiguousarray(content), rng, assets.stain_textures(), **(photometric_kw or {}))
+    cv = lb.to_view(corners.reshape(-1, 4, 2)) if len(corners) else np.zeros((0, 4, 2), np.float32)
+    return {"image": _to_tensor(view, normalize), "corners": torch.from_numpy(cv.astype(np.float32)),
+            "texts": list(texts), "scale": lb.scale, "pad": (lb.pad_x, lb.pad_y)}
+
+
+def detection_collate(batch: list[dict]) -> dict:
+    """Stack images; corners and texts stay per-image lists (variable plate counts)."""
+    return {"images": torch.stack([b["image"] for b in batch]), "corners": [b["corners"] for b in batch],
+            "texts": [b["texts"] for b in batch]}
+
+
+class SynthDetectionDataset(_Seeded):
+    """Synthetic scenes (recipes of pipelines.synth.scenes, mixed by `recipes` weights) →
+    {"image": 3×size×size, "corners": N×4×2 (view pixels, TL,TR,BR,BL), "texts": [N str], ...}."""
+
+    def __init__(self, length: int = 100_000, seed: int = 0, size: int = 512, recipes: dict | None = None,
+                 data_root: str | Path | None = None, augment: bool = True, normalize: bool = True):
+        super().__init__(seed)
+        self.length, self.size, self.augment, self.normalize = int(length), size, augment, normalize
+        root = Path(data_root) if data_root else _data_root(required=True)
+        self.ccpd: list[CcpdSample] = load_ccpd_split(root, "dev")
+        recipes = dict(recipes or DEFAULT_RECIPES)
+        if not self.ccpd:
+            recipes.pop("ccpd_swap", None)
+        self.recipes = list(recipes)
+        p = np.asarray([recipes[r] for r in self.recipes], np.float64)
+        self.recipe_p = p / p.sum()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def scene(self, index: int, rng: np.random.Generator | None = None) -> Scene:
+        rng = rng or self.rng(index)
+        recipe = self.recipes[rng.choice(len(self.recipes), p=self.recipe_p)]
+        priors = load_priors()
+        if recipe == "ccpd_swap":
+            sc = ccpd_swap_scene(self.ccpd[rng.integers(len(self.ccpd))], rng, priors, augment=False)
+            if rng.random() < 0.5:
+                img, c = random_crop(sc.image, np.stack([p.corners for p in sc.plates]), rng)
+                sc = Scene(img, [p._replace(corners=ci) for p, ci in zip(sc.plates, c)], sc.kinds, sc.recipe)
+            return sc
+        if recipe == "background":
+            return background_scene(rng, priors=priors, augment=False)
+        if recipe == "parking":
+            return parking_scene(rng, self.ccpd, priors=priors, augment=False)
+        raise ValueError(f"unknown recipe {recipe!r}")
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        rng = self.rng(index)
+        sc = self.scene(index, rng)
+        corners = np.stack([p.corners for p in sc.plates]) if sc.plates else np.zeros((0, 4, 2), np.float32)
+        kw = {"night": 0.3} if sc.recipe == "parking" else None
+        item = letterbox_item(sc.image, corners, [p.text for p in sc.plates], self.size, rng,
+                              self.augment, self.normalize, kw)
+        item["recipe"] = sc.recipe
+        return item
+
+
+class CcpdDataset(_Seeded):
+    """Real CCPD stills with their file-name labels (one plate each), letterboxed like serving.
+    split="dev" for training/tuning; "holdout" only for the final evaluation (no augmentation)."""
+
+    def __init__(self, split: str = "dev", size: int = 512, augment: bool = False, seed: int = 0,
+                 data_root: str | Path | None = None, normalize: bool = True):
+        super().__init__(seed)
+        if split == "holdout" and augment:
+            raise ValueError("the holdout split is for evaluation only: augmentation is refused")
+        root = Path(data_root) if data_root else _data_root(required=True)
+        self.samples = load_ccpd_split(root, split)
+        self.split, self.size, self.augment, self.normalize = split, size, augment, normalize
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict:
+        s = self.samples[index]
+        img = read_image(s.path)
+        corners = s.label.corners[None].copy()
+        rng = self.rng(index) if self.augment else None
+        if rng is not None and rng.random() < 0.5:
+            img, corners = random_crop(img, corners, rng)
+        item = letterbox_item(img, corners, [s.label.text], self.size, rng, self.augment, self.normalize)
+        item["path"] = str(s.path)
+        return item
+
+
+# ---------------------------------------------------------------- recognition
+
+
+def ctc_collate(batch: list[dict]) -> dict:
+    """images B×3×48×144, targets (ΣL,) concatenated class indices, target_lengths (B,), texts."""
+    return {"images": torch.stack([b["image"] for b in batch]),
+            "targets": torch.cat([b["label"] for b in batch]),
+            "target_lengths": torch.tensor([len(b["label"]) for b in batch], dtype=torch.long),
+            "texts": [b["text"] for b in batch]}
+
+
+def synth_crop(rng: np.random.Generator, size=geometry.PLATE_SIZE, augment: bool = True,
+               corner_jitter: float = 0.04) -> tuple[np.ndarray, str]:
+    """One synthetic recogniser input: a plate drawn at a random resolution (60-350 px wide, as
+    cameras see them), pasted with a random perspective into a background patch, degraded, then
+    rectified with geometry.warp_plate from slightly wrong corners (as the detector gives them)."""
+    ppm = quantize_ppm(float(np.exp(rng.uniform(np.log(0.14), np.log(0.8)))))
+    plate = random_plate(rng, px_per_mm=ppm)
+    ph, pw = plate.image.shape[:2]
+    if augment and rng.random() < 0.3:
+        plate = type(plate)(stains(plate.image, rng, assets.stain_textures()), plate.alpha, plate.text,
+                            plate.kind, plate.corners)
+    cw, ch = int(pw * rng.uniform(1.3, 1.8)), int(ph * rng.uniform(2.0, 3.5))
+    canvas = random_background(cw, ch, rng, probs=(0.3, 0.3, 0.4))
+    quad = random_quad(pw, ph, rng, max_rot_deg=6 if augment else 0, max_persp=0.08 if augment else 0,
+                       scale=(0.9, 1.0)) + np.array([cw / 2, ch / 2], np.float32)
+    paste_plate(canvas, plate, quad, gain=rng.uniform(0.8, 1.1) if augment else 1.0)
+    if augment:
+        canvas = photometric(canvas, rng, None, p_motion=0.2, p_blur=0.4)
+        quad = jitter_corners(quad, rng, corner_jitter)
+    return geometry.warp_plate(canvas, quad, size), plate.text
+
+
+class CropDataset(_Seeded):
+    """Recogniser inputs: `n_synth` synthetic crops plus the real dev crops (plates_cropped/dev,
+    whole image = the plate) and the dev CCPD plates (rectified from their annotated corners),
+    each real one `real_repeat` times. Item: {"image": 3×48×144, "label": LongTensor of class
+    indices (charset.encode), "text", "source"}."""
+
+    def __init__(self, n_synth: int = 100_000, seed: int = 0, real_crops: bool = True, ccpd_plates: bool = True,
+                 real_repeat: int = 1, augment: bool = True, data_root: str | Path | None = None,
+                 normalize: bool = True):
+        super().__init__(seed)
+        self.n_synth, self.augment, self.normalize = int(n_synth), augment, normalize
+        self.real: list[tuple[Path, np.ndarray | None, str, str]] = []
+        if real_crops or ccpd_plates:
+            root = Path(data_root) if data_root else _data_root(required=True)
+            if real_crops:
+                idx = load_real_crops(root, "dev")
+                self.rejected = idx.rejected
+                self.real += [(s.path, None, s.text, "crop") for s in idx.samples]
+            if ccpd_plates:
+                self.real += [(s.path, s.label.corners, s.label.text, "ccpd") for s in load_ccpd_split(root, "dev")]
+        self.real_repeat = int(real_repeat)
+
+    def __len__(self) -> int:
+        return self.n_synth + len(self.real) * self.real_repeat
+
+    def real_item(self, j: int, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
+        path, corners, text, source = self.real[j]
+        img = read_image(path)
+        if corners is None:
+            h, w = img.shape[:2]
+            corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        if self.augment:
+            corners = jitter_corners(corners, rng, 0.03)
+        crop = geometry.warp_plate(img, corners)
+        if self.augment:
+            crop = photometric(crop, rng, None, p_blur=0.2, p_motion=0.1, p_exposure=0.5, p_noise=0.3, p_jpeg=0.3)
+        return crop, text, source
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        rng = self.rng(index)
+        if index < self.n_synth:
+            crop, text = synth_crop(rng, augment=self.augment)
+            source = "synth"
+        else:
+            crop, text, source = self.real_item((index - self.n_synth) % len(self.real), rng)
+        return {"image": _to_tensor(crop, self.normalize), "label": torch.tensor(encode(text), dtype=torch.long),
+                "text": text, "source": source}
