@@ -4,9 +4,19 @@ from __future__ import annotations
 import sys
 
 
-def add_parser(sub) -> None:
-    from alprd.sinks.db_url import add_db_arguments
+def add_db_arguments(parser) -> None:
+    """`-c CONFIG | --url URL`, shared by `alprd db` and `alprd query` (no heavy imports here:
+    every `alprd` invocation builds all parsers)."""
+    g = parser.add_mutually_exclusive_group()
+    g.add_argument("-c", "--config", metavar="CONFIG",
+                   help="read sinks.sql (URL and password source) from this config file")
+    g.add_argument("--url", metavar="URL",
+                   help="database URL (default: sinks.sql.url of the default config, "
+                        "sqlite:///alprd.db); put no password in it: use libpq's PGPASSWORD "
+                        "or the config's password_env/password_file")
 
+
+def add_parser(sub) -> None:
     p = sub.add_parser("db", help="create/upgrade the event database, show its revision, purge")
     acts = p.add_subparsers(dest="db_action", metavar="ACTION", required=True)
     up = acts.add_parser("upgrade", help="migrate the schema up (default: to the latest)")

@@ -13,7 +13,7 @@ CSV_FIELDS = ("event_id", "camera_id", "track_id", "plate", "confidence", "first
 
 
 def add_parser(sub) -> None:
-    from alprd.sinks.db_url import add_db_arguments
+    from alprd.cli.db import add_db_arguments
 
     p = sub.add_parser("query", help="search stored plate events")
     p.add_argument("--plate", metavar="P", help="plate, with * (any run) and ? (one char) wildcards")
@@ -86,8 +86,12 @@ def _print_table(events) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table("last seen (local)", "camera", "plate", "conf", "reads", "direction", "parked",
-              "seconds", title=f"{len(events)} event(s)")
+    t = Table(title=f"{len(events)} event(s)")
+    t.add_column("last seen (local)", no_wrap=True)
+    t.add_column("camera")
+    t.add_column("plate", no_wrap=True)
+    for name in ("conf", "reads", "direction", "parked", "seconds"):
+        t.add_column(name, justify="right" if name in ("conf", "reads", "seconds") else "left")
     for ev in events:
         t.add_row(ev.last_seen.astimezone().strftime("%Y-%m-%d %H:%M:%S"), ev.camera_id, ev.plate,
                   f"{ev.confidence:.2f}", str(ev.reads), ev.direction, "yes" if ev.parked else "",

@@ -141,13 +141,3 @@ def cli_url(config_path: str | None, url: str | None) -> URL:
         cfg = SqlSinkConfig()
     return url_from_config(cfg, url)
 
-
-def add_db_arguments(parser) -> None:
-    """`-c CONFIG | --url URL`, shared by `alprd query` and `alprd db`."""
-    g = parser.add_mutually_exclusive_group()
-    g.add_argument("-c", "--config", metavar="CONFIG",
-                   help="read sinks.sql (URL and password source) from this config file")
-    g.add_argument("--url", metavar="URL",
-                   help="database URL (default: sinks.sql.url of the default config, "
-                        "sqlite:///alprd.db); put no password in it: use libpq's PGPASSWORD "
-                        "or the config's password_env/password_file")

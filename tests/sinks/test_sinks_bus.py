@@ -1,0 +1,149 @@
+"""BusSink over real ZeroMQ sockets: message schema, topics, slow subscribers, CurveZMQ."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import zmq
+import zmq.auth
+from helpers_sinks import make_event
+
+from alprd.config import BusSinkConfig
+from alprd.events import PlateEvent
+from alprd.sinks.bus import BusError, BusSink
+
+EVENT_KEYS = {"schema_version", "event_id", "kind", "camera_id", "track_id", "plate", "confidence",
+              "alternatives", "reads", "first_seen", "last_seen", "direction", "parked", "corners",
+              "crop_path"}
+
+
+@pytest.fixture
+def bus():
+    sinks = []
+
+    def make(**kw) -> BusSink:
+        sinks.append(BusSink(BusSinkConfig(**{"endpoint": "tcp://127.0.0.1:*", **kw})))
+        return sinks[-1]
+
+    yield make
+    for s in sinks:
+        s.close(linger_s=0)
+
+
+def _sub(endpoint: str, topic: str = "", **curve) -> zmq.Socket:
+    sock = zmq.Context.instance().socket(zmq.SUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    for k, v in curve.items():
+        setattr(sock, k, v)
+    sock.connect(endpoint)
+    sock.setsockopt_string(zmq.SUBSCRIBE, topic)
+    return sock
+
+
+def _joined(sink: BusSink, sock: zmq.Socket, timeout: float = 5.0) -> bool:
+    """Slow joiner: publish probes until the subscription has reached the publisher."""
+    deadline = time.monotonic() + timeout
+    probe = make_event("PROBE", camera="probe")
+    while time.monotonic() < deadline:
+        sink.publish(probe)
+        if sock.poll(50):
+            while sock.poll(50):
+                sock.recv_multipart()
+            return True
+    return False
+
+
+def test_subscriber_receives_topic_and_documented_json(bus):
+    sink = bus()
+    sub = _sub(sink.endpoint)
+    assert _joined(sink, sub)
+    events = [make_event("ABC123", "gate1"), make_event("ABC12", "gate2", kind="plate.preview")]
+    for ev in events:
+        sink.publish(ev)
+    got = [sub.recv_multipart() for _ in events if sub.poll(3000)]
+    assert [g[0] for g in got] == [b"plate.final.gate1", b"plate.preview.gate2"]
+    payload = json.loads(got[0][1])
+    assert set(payload) == EVENT_KEYS
+    assert payload["first_seen"].endswith("Z") and payload["schema_version"] == 1
+    assert [PlateEvent.from_json(g[1]) for g in got] == events
+    sub.close()
+
+
+def test_topic_prefix_selects_kind_and_camera(bus):
+    sink = bus()
+    sub = _sub(sink.endpoint, "plate.final.gate1")
+    probe_sub = _sub(sink.endpoint, "plate.")
+    assert _joined(sink, probe_sub)
+    time.sleep(0.2)  # the second subscription travels the same way; give it a moment
+    for ev in (make_event(camera="gate2"), make_event(camera="gate1", kind="plate.preview"),
+               make_event(camera="gate1")):
+        sink.publish(ev)
+    assert sub.poll(3000)
+    topic, _ = sub.recv_multipart()
+    assert topic == b"plate.final.gate1"
+    assert not sub.poll(300)
+    sub.close()
+    probe_sub.close()
+
+
+def test_a_subscriber_that_never_reads_does_not_stall_publishing(bus):
+    sink = bus(sndhwm=100)
+    stuck = _sub(sink.endpoint)
+    stuck.setsockopt(zmq.RCVHWM, 10)
+    assert _joined(sink, stuck)
+    ev = make_event(plate="SLOW1")
+    t = time.monotonic()
+    for _ in range(10000):
+        sink.publish(ev)
+    assert sink.flush(timeout=20)
+    assert time.monotonic() - t < 20
+    assert sink.sent + sink.dropped >= 10000
+    fresh = _sub(sink.endpoint)  # others still get live events
+    assert _joined(sink, fresh)
+    stuck.close()
+    fresh.close()
+
+
+def test_bind_errors_raise_at_construction(bus):
+    sink = bus()
+    with pytest.raises(BusError, match="cannot bind"):
+        BusSink(BusSinkConfig(endpoint=sink.endpoint))
+    with pytest.raises(BusError, match="cannot bind"):
+        BusSink(BusSinkConfig(endpoint="nonsense://x"))
+
+
+def test_ipc_endpoint(bus, tmp_path):
+    sink = bus(endpoint=f"ipc://{tmp_path}/run/alprd.sock")
+    sub = _sub(sink.endpoint)
+    assert _joined(sink, sub)
+    sub.close()
+
+
+def test_curve_encrypts_and_admits_only_known_clients(bus, tmp_path):
+    if not zmq.has("curve"):
+        pytest.skip("libzmq built without CURVE")
+    keys, clients = tmp_path / "keys", tmp_path / "clients"
+    keys.mkdir()
+    clients.mkdir()
+    _, server_secret = zmq.auth.create_certificates(keys, "server")
+    client_public, client_secret = zmq.auth.create_certificates(keys, "client")
+    (clients / "client.key").write_bytes(open(client_public, "rb").read())
+    server_pub, _ = zmq.auth.load_certificate(server_secret)
+    sink = bus(curve_secret_key_file=str(server_secret), curve_clients_dir=str(clients))
+
+    cpub, csec = zmq.auth.load_certificate(client_secret)
+    good = _sub(sink.endpoint, curve_serverkey=server_pub, curve_publickey=cpub, curve_secretkey=csec)
+    assert _joined(sink, good)
+    spub, ssec = zmq.curve_keypair()  # a stranger with the right server key
+    stranger = _sub(sink.endpoint, curve_serverkey=server_pub, curve_publickey=spub, curve_secretkey=ssec)
+    plain = _sub(sink.endpoint)
+    assert not _joined(sink, stranger, timeout=1.0)
+    assert not _joined(sink, plain, timeout=0.5)
+    for s in (good, stranger, plain):
+        s.close()
+
+
+def test_missing_key_file_is_a_bus_error(tmp_path):
+    with pytest.raises(BusError, match="curve_secret_key_file"):
+        BusSink(BusSinkConfig(endpoint="tcp://127.0.0.1:*", curve_secret_key_file=str(tmp_path / "nope")))
