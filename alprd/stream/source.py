@@ -35,6 +35,7 @@ _USERINFO = re.compile(r"(//[^/?#\s:@]*:)[^/?#\s]*@")
 _MAX_BAD_PACKETS = 100  # consecutive undecodable packets before a connection is given up
 _MAX_DRIFT_S = 10.0  # a live stream whose clock wanders this far from ours is re-anchored
 _SAMPLE_EPS_S = 0.002
+_DECODE_THREADS = 2
 
 Frame = tuple[int, float, np.ndarray]
 
@@ -193,6 +194,9 @@ class FrameSource:
         stream = container.streams.video[0] if container.streams.video else None
         if stream is None:
             raise _EndOfPass("no video stream")
+        # A few threads per camera: decoding keeps up with HD streams without N cameras each
+        # starting one thread per core.
+        stream.codec_context.thread_count = _DECODE_THREADS
         stream.thread_type = "AUTO"
         self._declared_frames = stream.frames  # 0 when the container does not say
         rate = stream.average_rate or stream.guessed_rate

@@ -1,0 +1,120 @@
+"""run_decoder in a real spawned process, a real multiprocessing queue, a real shared-memory ring."""
+import multiprocessing as mp
+from multiprocessing.reduction import ForkingPickler
+import queue
+import time
+
+import pytest
+
+from alprd.config import CameraConfig, CameraDefaults
+from alprd.stream.decoder import DecoderStats, put_dropping_oldest, run_decoder
+from alprd.stream.ring import FrameRef, RingReader
+from rtsp_server import RtspServer, require_gst_rtsp
+from stream.conftest import segments_of
+from videos import frame_index
+
+CTX = mp.get_context("spawn")
+DEFAULTS = CameraDefaults(ring_slots=8, open_timeout_s=2, read_timeout_s=1,
+                          reconnect_min_s=0.05, reconnect_max_s=0.3)
+
+
+def start(camera, q, fps=10.0, **kw):
+    stop, stats = CTX.Event(), DecoderStats(CTX)
+    proc = CTX.Process(target=run_decoder, args=(camera, DEFAULTS, fps, q, stop, stats), kwargs=kw,
+                       name=f"decoder-{camera.id}", daemon=True)
+    proc.start()
+    return proc, stop, stats
+
+
+def wait_for(cond, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def finish(proc, timeout=5.0):
+    proc.join(timeout)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
+        pytest.fail("decoder did not exit")
+    assert proc.exitcode == 0
+    assert not segments_of(proc.pid), "decoder left its ring in /dev/shm"
+
+
+def test_file_frames_flow_through_ring_and_queue(video_file):
+    q = CTX.Queue(maxsize=16)
+    proc, _, stats = start(CameraConfig(id="gate", url=str(video_file)), q)
+    got = []
+    with RingReader() as reader:
+        while len(got) < 20:
+            ref = q.get(timeout=15)
+            assert isinstance(ref, FrameRef) and ref.camera_id == "gate"
+            img = reader.read(ref)
+            assert img is not None, "paced at 10 fps, a prompt reader loses nothing"
+            got.append((ref, frame_index(img)))
+    finish(proc)
+    assert [i for _, i in got] == [int(k * 2.5 + 0.5) for k in range(20)]
+    assert [r.seq for r, _ in got] == list(range(20))
+    ts = [r.timestamp for r, _ in got]
+    assert all(b > a for a, b in zip(ts, ts[1:])) and ts[-1] - ts[0] == pytest.approx(1.9, abs=0.05)
+    snap = stats.snapshot()
+    assert snap["decoded"] == 50 and snap["sampled"] == 20
+    assert snap["dropped"] == 0 and snap["queue_dropped"] == 0
+    assert snap["running"] == 0 and snap["connected"] == 0
+    assert (snap["width"], snap["height"]) == (160, 120) and snap["last_frame_ts"] == ts[-1]
+
+
+def test_decoder_never_blocks_on_a_full_queue(video_file):
+    q = CTX.Queue(maxsize=2)  # and nobody reads it
+    proc, _, stats = start(CameraConfig(id="slow", url=str(video_file)), q, realtime=False)
+    finish(proc, timeout=15)  # exits even though the queue still holds descriptors
+    snap = stats.snapshot()
+    assert snap["sampled"] == 20
+    assert snap["queue_dropped"] == 18  # 20 descriptors, room for 2
+    assert snap["dropped"] == 12  # 20 frames through 8 slots, none read
+
+
+def test_stop_event_ends_a_looping_decoder_promptly(video_file):
+    q = CTX.Queue(maxsize=4)
+    proc, stop, stats = start(CameraConfig(id="loop", url=str(video_file), loop=True), q)
+    wait_for(lambda: stats.sampled >= 3 and stats.running == 1)
+    t0 = time.monotonic()
+    stop.set()
+    finish(proc)
+    assert time.monotonic() - t0 < 2.0
+    assert stats.running == 0
+
+
+def test_live_decoder_reports_connection_state(rtsp_video):
+    require_gst_rtsp()
+    q = CTX.Queue(maxsize=4)
+    with RtspServer(rtsp_video) as server:
+        proc, stop, stats = start(CameraConfig(id="rtsp", url=server.url), q)
+        try:
+            wait_for(lambda: stats.connected == 1 and stats.sampled >= 3)
+            server.stop()
+            wait_for(lambda: stats.connected == 0 and stats.reconnects >= 1)
+            server.start()
+            wait_for(lambda: stats.connected == 1)
+        finally:
+            stop.set()
+            finish(proc)
+    assert stats.errors >= 1 and stats.running == 0
+
+
+def test_put_dropping_oldest_keeps_the_newest():
+    q = queue.Queue(maxsize=2)
+    assert [put_dropping_oldest(q, i) for i in range(5)] == [0, 0, 1, 1, 1]
+    assert [q.get_nowait(), q.get_nowait()] == [3, 4]
+
+
+def test_stats_refuse_to_travel_outside_process_creation():
+    stats = DecoderStats(CTX)
+    stats.set(sampled=3)
+    assert stats.sampled == 3 and stats.snapshot()["sampled"] == 3
+    with pytest.raises(AttributeError):
+        stats.nonsense
+    with pytest.raises(RuntimeError):  # what a multiprocessing queue would do: inherited only
+        ForkingPickler.dumps(stats)
