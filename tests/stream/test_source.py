@@ -223,3 +223,28 @@ def test_server_that_never_answers_times_out_retries_and_stops_promptly():
         thread.join(3)
         assert not thread.is_alive() and items == []
         assert time.monotonic() - t1 < 0.3 + 0.5  # at most one open timeout
+
+
+def test_http_source_is_live_and_reconnects_at_its_end(video_file):
+    """Over HTTP the end of the body is a lost connection: the source comes back for more."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(video_file.parent))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            url = f"http://127.0.0.1:{httpd.server_address[1]}/{video_file.name}"
+            src = FrameSource(url, open_timeout_s=2, read_timeout_s=2, reconnect_min_s=0.02,
+                              reconnect_max_s=0.05)
+            items = collect(src, limit=60)
+        finally:
+            httpd.shutdown()
+    assert src.live and src.counters.reconnects >= 1
+    assert [frame_index(f) for _, _, f in items] == list(range(50)) + list(range(10))
+    ts = [t for _, t, _ in items]
+    assert all(b > a for a, b in zip(ts, ts[1:]))
