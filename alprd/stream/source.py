@@ -76,8 +76,8 @@ def backoff_delay(failures: int, min_s: float, max_s: float, rng: random.Random 
 class SourceCounters:
     decoded: int = 0      # frames out of the decoder
     sampled: int = 0      # frames yielded after fps sampling
-    errors: int = 0       # failed opens, lost connections, undecodable packets
-    reconnects: int = 0   # open attempts after the first
+    errors: int = 0       # failed opens, read errors/timeouts, undecodable packets
+    reconnects: int = 0   # retries after a failed open or a lost live connection
 
 
 class _EndOfPass(Exception):
