@@ -60,8 +60,6 @@ def problems(cfg: AppConfig) -> list[str]:
         path = local_path(cam.url)
         if path is not None and not path.is_file():
             out.append(f"cameras.{i}.url: no such file: {path}")
-        if cam.polygon is not None and any(x < 0 or y < 0 for x, y in cam.polygon):
-            out.append(f"cameras.{i}.polygon: points are frame pixels and cannot be negative")
     if cfg.inference.weights and not Path(cfg.inference.weights).expanduser().is_file():
         out.append(f"inference.weights: no such file: {cfg.inference.weights}")
     return out

@@ -99,6 +99,11 @@ class FanoutSink:
 
     def __init__(self, sinks: list[Sink], *, queue_size: int = 10000) -> None:
         self._workers = [_SinkWorker(s, queue_size) for s in sinks]
+        seen: dict[str, int] = {}
+        for w in self._workers:  # unique names for stats and logs
+            seen[w.name] = seen.get(w.name, 0) + 1
+            if seen[w.name] > 1:
+                w.name = f"{w.name}#{seen[w.name]}"
         self._closed = False
 
     @property

@@ -1,0 +1,50 @@
+"""Tiny child-process bodies for the supervisor tests (module level, so `spawn` can import them)."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+from alprd.service.process import FatalChildError
+
+log = logging.getLogger("alprd.test.bodies")
+
+
+def until_stopped(channel, tag: str) -> int:
+    log.info("started %s", tag)
+    channel.send("ready", {"pid": os.getpid()})
+    channel.stop_event.wait(30)
+    log.info("stopped %s", tag)
+    return 0
+
+
+def crash(channel, code: int = 1) -> int:
+    log.info("crashing with %d", code)
+    return code
+
+
+def raise_error(channel) -> int:
+    raise RuntimeError("boom in the child")
+
+
+def fatal(channel) -> int:
+    raise FatalChildError("weights file is missing")
+
+
+def finish(channel) -> int:
+    return 0
+
+
+def ignore_stop(channel) -> int:
+    channel.send("ready", {})
+    time.sleep(60)
+    return 0
+
+
+def echo(channel) -> int:
+    channel.send("ready", {})
+    while not channel.stop_event.is_set():
+        msg = channel.get(0.1)
+        if msg and msg[0] == "ping":
+            channel.send("pong", msg[1])
+    return 0

@@ -1,0 +1,196 @@
+"""Helpers for the daemon's tests: a rigged weights file, configs, running `alprd` for real.
+
+The rigged weights: until trained weights ship, the random model reads nothing, so the daemon's
+event path could not be exercised end to end. These weights are built, not trained: DSNet's head
+outputs a constant "plate here" map with a huge quad (NMS keeps exactly one per frame, at a fixed
+place), and RSNet's classifier a constant "A". Every frame therefore holds one plate "A" at the
+same spot: one stationary track per camera, whose life the tests control by when frames flow.
+They go through the real loader, the real Recognizer and the real worker process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+RIGGED_TEXT = "A"
+PYTHON = sys.executable
+
+
+def make_rigged_weights(path: str | Path, half: float = 1000.0) -> Path:
+    import torch
+
+    from alprd.model import geometry
+    from alprd.model.charset import CHARS
+    from alprd.model.dsnet import DSNet
+    from alprd.model.rsnet import RSNet
+    from alprd.model.weights import save_weights
+
+    torch.manual_seed(0)
+    ds, rs = DSNet(), RSNet()
+    quad = np.array([[-half, -half], [half, -half], [half, half], [-half, half]], np.float32)
+    t = geometry.encode_offsets(quad, np.zeros(2, np.float32))
+    head = ds.head
+    last = rs.classifier[-1]
+    assert isinstance(head, torch.nn.Conv2d) and isinstance(last, torch.nn.Conv2d), \
+        "the model's head layers moved: update make_rigged_weights"
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias[:4] = 8.0  # sigmoid(8) ≈ 0.9997: every cell is sure
+        head.bias[4:12] = torch.from_numpy(t.astype(np.float32))
+        last.weight.zero_()
+        last.bias.zero_()
+        last.bias[CHARS.index(RIGGED_TEXT) + 1] = 12.0
+    path = Path(path)
+    save_weights(path, ds, rs, meta={"rigged": True})
+    return path
+
+
+def write_config(path: Path, cameras: list[dict], *, state_dir: Path, weights: Path | None = None,
+                 tracking: dict | None = None, inference: dict | None = None,
+                 defaults: dict | None = None, stdout_json: bool = True) -> Path:
+    cfg = {
+        "cameras": cameras,
+        "defaults": {"fps": 10, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
+                     "open_timeout_s": 3, "read_timeout_s": 3, **(defaults or {})},
+        "inference": {"device": "cpu", "backend": "torch", "threads": 1, "max_batch": 4,
+                      "max_wait_ms": 20, **({"weights": str(weights)} if weights else {}),
+                      **(inference or {})},
+        "tracking": {"max_unseen_s": 1.0, **(tracking or {})},
+        "sinks": {"stdout": {"enabled": True, "as_json": stdout_json},
+                  "jsonl": {"enabled": True, "path": "events.jsonl"},
+                  "sql": {"enabled": False}, "bus": {"enabled": False}},
+        "storage": {"state_dir": str(state_dir)},
+    }
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    return path
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["PYTHONUNBUFFERED"] = "1"
+    e.pop("JOURNAL_STREAM", None)
+    e.pop("INVOCATION_ID", None)
+    return e
+
+
+def alprd_cmd(*args: str) -> list[str]:
+    return [PYTHON, "-m", "alprd", *args]
+
+
+def run_alprd(*args: str, timeout: float = 60, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(alprd_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                          env=env(), cwd=cwd)
+
+
+class DaemonProcess:
+    """`alprd run` in a subprocess, output to files (never a pipe that could fill up)."""
+
+    def __init__(self, config: Path, workdir: Path, *args: str) -> None:
+        self.workdir = workdir
+        self.out_path = workdir / "daemon.stdout"
+        self.err_path = workdir / "daemon.stderr"
+        self._out = open(self.out_path, "w")
+        self._err = open(self.err_path, "w")
+        self.proc = subprocess.Popen(alprd_cmd("--log-level", "INFO", "run", "-c", str(config), *args),
+                                     stdout=self._out, stderr=self._err, env=env(), cwd=workdir,
+                                     start_new_session=True)
+
+    @property
+    def stderr(self) -> str:
+        return self.err_path.read_text(errors="replace")
+
+    @property
+    def stdout(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def wait_for(self, predicate, timeout: float, what: str, interval: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited ({self.proc.returncode}) while waiting for {what}\n"
+                                     f"{self.stderr[-4000:]}")
+            time.sleep(interval)
+        raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{self.stderr[-4000:]}")
+
+    def signal(self, signum: int = signal.SIGTERM) -> None:
+        self.proc.send_signal(signum)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"daemon did not exit within {timeout} s\n{self.stderr[-4000:]}") from None
+
+    def kill(self) -> None:
+        """Kill the daemon and everything it started (its own session)."""
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait(10)
+
+    def close(self) -> None:
+        self.kill()
+        self._out.close()
+        self._err.close()
+
+
+def events(jsonl: Path, kind: str | None = None) -> list[dict]:
+    if not jsonl.exists():
+        return []
+    out = []
+    for line in jsonl.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            e = json.loads(line)
+            if kind is None or e["kind"] == kind:
+                out.append(e)
+    return out
+
+
+def stats(state_dir: Path) -> dict:
+    return json.loads((state_dir / "stats.json").read_text())
+
+
+def children_named(parent_pid: int, comm: str) -> list[int]:
+    """PIDs of direct children of parent_pid whose kernel comm name is `comm`."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            name = (entry / "comm").read_text().strip()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent_pid and name == comm:
+            out.append(int(entry.name))
+    return out
+
+
+def moving_square_frame(size: tuple[int, int]):
+    """A plain moving-square background renderer for make_video(draw=...)."""
+    import cv2
+
+    w, h = size
+
+    def draw(i: int) -> np.ndarray:
+        img = np.full((h, w, 3), 90, np.uint8)
+        x = (i * 5) % (w - 30)
+        cv2.rectangle(img, (x, h // 3), (x + 30, h // 3 + 30), (0, 200, 255), -1)
+        return img
+
+    return draw

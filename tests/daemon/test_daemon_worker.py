@@ -1,0 +1,178 @@
+"""The inference worker: batching, ROI crop + corner offset, polygon filter, and the real worker
+process reading frames of two cameras out of real shared-memory rings."""
+from __future__ import annotations
+
+import logging
+import multiprocessing.connection
+import time
+
+import numpy as np
+import pytest
+
+from alprd.config import CameraConfig, InferenceConfig
+from alprd.infer.worker import Batcher, CameraGeometry, InferenceEngine
+from alprd.service.supervisor import ProcessSpec, RestartPolicy, Supervisor
+from alprd.stream.ring import FrameRing
+from helpers_daemon import RIGGED_TEXT
+
+
+# -- Batcher (pure) ----------------------------------------------------------------------------
+
+def test_batcher_releases_a_full_batch_at_once():
+    b = Batcher(max_batch=3, max_wait_s=10.0)
+    for i in range(4):
+        b.add(i, now=0.0)
+    assert b.due(0.0) and b.time_left(0.0) == 0.0
+    assert b.take(0.0) == [0, 1, 2]
+    assert len(b) == 1 and not b.due(0.0)
+
+
+def test_batcher_honours_max_wait_from_the_oldest_item():
+    b = Batcher(max_batch=8, max_wait_s=0.05)
+    assert b.time_left(0.0) is None and not b.due(0.0)
+    b.add("a", now=1.00)
+    b.add("b", now=1.04)
+    assert not b.due(1.049)
+    assert b.time_left(1.02) == pytest.approx(0.03)
+    assert b.due(1.05)
+    assert b.take(1.05) == ["a", "b"] and b.time_left(1.05) is None
+
+
+# -- InferenceEngine with the real Recognizer -----------------------------------------------------
+
+class CountingRecognizer:
+    """The real Recognizer, with a record of how many frames each call got."""
+
+    def __init__(self, real):
+        self.real = real
+        self.calls: list[list[tuple[int, int]]] = []
+
+    def recognize(self, frames):
+        self.calls.append([f.shape[:2] for f in frames])
+        return self.real.recognize(frames)
+
+
+def _frame(w=512, h=512, seed=0):
+    return np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+def test_frames_of_two_cameras_go_through_one_recognize_call(rigged_recognizer):
+    rec = CountingRecognizer(rigged_recognizer)
+    engine = InferenceEngine(rec, {})
+    results = engine.process([("a", 5, 100.0, _frame(320, 240)), ("b", 9, 100.1, _frame(512, 512)),
+                              ("a", 6, 100.2, _frame(320, 240))])
+    assert rec.calls == [[(240, 320), (512, 512), (240, 320)]]
+    assert [(r.camera_id, r.seq, r.timestamp, r.width, r.height) for r in results] == [
+        ("a", 5, 100.0, 320, 240), ("b", 9, 100.1, 512, 512), ("a", 6, 100.2, 320, 240)]
+    assert all(len(r.reads) == 1 and r.reads[0].text == RIGGED_TEXT for r in results)
+
+
+def test_roi_is_cropped_before_detection_and_corners_come_back_in_frame_pixels(rigged_recognizer):
+    rec = CountingRecognizer(rigged_recognizer)
+    cam = CameraConfig(id="c", url="x.mp4", roi={"x": 100, "y": 50, "width": 256, "height": 256})
+    engine = InferenceEngine.from_config(rec, [cam])
+    frame = _frame(512, 512)
+    [result] = engine.process([("c", 0, 1.0, frame)])
+    assert rec.calls == [[(256, 256)]]  # the detector saw the ROI only
+    [direct] = rigged_recognizer.recognize([frame[50:306, 100:356].copy()])[0:1]
+    expected = np.asarray(direct[0].corners) + (100, 50)
+    np.testing.assert_allclose(np.asarray(result.reads[0].corners), expected, atol=1e-3)
+    assert (result.width, result.height) == (512, 512)
+
+
+def test_roi_outside_the_frame_falls_back_to_the_whole_frame(rigged_recognizer, caplog):
+    rec = CountingRecognizer(rigged_recognizer)
+    cam = CameraConfig(id="c", url="x.mp4", roi={"x": 4000, "y": 0, "width": 100, "height": 100})
+    engine = InferenceEngine.from_config(rec, [cam])
+    with caplog.at_level(logging.WARNING):
+        engine.process([("c", 0, 1.0, _frame(320, 240))])
+        engine.process([("c", 1, 1.1, _frame(320, 240))])
+    assert rec.calls == [[(240, 320)], [(240, 320)]]
+    assert sum("lies outside" in r.message for r in caplog.records) == 1  # said once
+
+
+def test_reads_outside_the_polygon_are_dropped(rigged_recognizer):
+    frame = _frame(512, 512)
+    # The rigged plate's centre on a 512x512 frame is (8, 8).
+    inside = CameraConfig(id="in", url="x.mp4", polygon=[(0, 0), (64, 0), (64, 64), (0, 64)])
+    outside = CameraConfig(id="out", url="x.mp4", polygon=[(100, 100), (500, 100), (500, 500)])
+    engine = InferenceEngine.from_config(rigged_recognizer, [inside, outside])
+    r_in, r_out = engine.process([("in", 0, 1.0, frame), ("out", 0, 1.0, frame)])
+    assert len(r_in.reads) == 1 and r_out.reads == ()
+    assert engine.filtered == 1
+
+
+def test_geometry_clamps_the_roi():
+    g = CameraGeometry(roi=(100, 100, 1000, 1000))
+    assert g.crop_box(640, 480) == (100, 100, 640, 480)
+    assert CameraGeometry().crop_box(640, 480) is None
+
+
+# -- the worker process -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def worker(rigged_weights):
+    """The real worker process (spawned by the real supervisor) with max_batch=2, max_wait=1 s."""
+    from alprd.service.daemon import worker_main
+
+    inference = InferenceConfig(device="cpu", backend="torch", weights=str(rigged_weights),
+                                max_batch=2, max_wait_ms=1000, threads=1)
+    cams = [CameraConfig(id="a", url="a.mp4"), CameraConfig(id="b", url="b.mp4")]
+    sup = Supervisor([ProcessSpec("worker", worker_main,
+                                  kwargs=dict(inference=inference, cameras=cams, crops=False),
+                                  restart=RestartPolicy("never"), torch_threads=1, wait_ready=True,
+                                  ready_timeout_s=60)])
+    try:
+        assert sup.start_all(), "worker did not start"
+        yield sup
+    finally:
+        sup.stop_all()
+        sup.kill_all()
+
+
+def _next_results(sup, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready = multiprocessing.connection.wait(sup.waitables(), 0.05)
+        for _, msg in sup.receive(ready):
+            if msg[0] == "results":
+                return msg
+        sup.poll()
+    raise AssertionError("no results from the worker")
+
+
+def test_worker_batches_frames_of_two_cameras_and_honours_max_wait(worker):
+    child = worker.child("worker")
+    with FrameRing("a", slots=2) as ring_a, FrameRing("b", slots=2) as ring_b:
+        ref_a = ring_a.write(_frame(320, 240, 1), 10.0)
+        ref_b = ring_b.write(_frame(160, 120, 2), 10.05)
+        t0 = time.monotonic()
+        worker.send(child, "frames", [ref_a, ref_b])
+        _, results, n_refs, stats = _next_results(worker, 20)
+        full_batch_s = time.monotonic() - t0
+        assert n_refs == 2 and stats["batch"] == 2  # one batch, both cameras
+        assert [(r.camera_id, r.width, r.height) for r in results] == [("a", 320, 240), ("b", 160, 120)]
+        assert all(r.reads and r.reads[0].text == RIGGED_TEXT for r in results)
+        assert full_batch_s < 1.0, "a full batch must not wait for max_wait"
+
+        ref_a2 = ring_a.write(_frame(320, 240, 3), 10.1)
+        t0 = time.monotonic()
+        worker.send(child, "frames", [ref_a2])
+        _, results, n_refs, stats = _next_results(worker, 20)
+        waited = time.monotonic() - t0
+        assert n_refs == 1 and [r.seq for r in results] == [ref_a2.seq]
+        assert 0.95 <= waited < 5.0, f"a lone frame waited {waited:.2f} s for max_wait 1 s"
+
+
+def test_worker_skips_and_counts_frames_overwritten_in_their_ring(worker):
+    child = worker.child("worker")
+    # A camera id of its own: ring names are <camera>_<pid>_<generation>, and the worker keeps
+    # the segments it attached to mapped by name.
+    with FrameRing("c", slots=2) as ring:
+        old = ring.write(_frame(320, 240, 1), 1.0)
+        ring.write(_frame(320, 240, 2), 1.1)
+        fresh = ring.write(_frame(320, 240, 3), 1.2)  # reuses old's slot
+        worker.send(child, "frames", [old, fresh])
+        _, results, n_refs, stats = _next_results(worker, 20)
+        assert n_refs == 2 and stats["stale"] == 1
+        assert [r.seq for r in results] == [fresh.seq]
