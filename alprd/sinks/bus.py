@@ -82,6 +82,8 @@ class BusSink:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued event was handed to libzmq (not: received by anyone)."""
+        if self._closed or not self._thread.is_alive():
+            return self._q.empty()
         done = threading.Event()
         try:
             self._q.put((_FLUSH, done), timeout=timeout)

@@ -127,7 +127,9 @@ def make_engine(url: str | URL, *, busy_timeout_s: float = 5.0, connect_timeout_
         return engine
     connect_args = {}
     if u.get_backend_name() == "postgresql":
-        connect_args["connect_timeout"] = max(1, int(connect_timeout_s))
+        # libpq options (psycopg and psycopg2 alike): fail fast, and notice a dead peer mid-query
+        connect_args = dict(connect_timeout=max(1, int(connect_timeout_s)), keepalives=1,
+                            keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
     return sa.create_engine(u, pool_pre_ping=True, connect_args=connect_args)
 
 

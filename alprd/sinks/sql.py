@@ -78,12 +78,26 @@ def event_rows(event: PlateEvent, store_reads: bool) -> tuple[dict | None, dict 
     return final, read
 
 
+def _remove_crop(crop_path: str, root: Path) -> None:
+    """Delete a crop if it lies under root. The daemon writes <state_dir>/crops/... as given, so
+    a relative path is relative to its working directory; relative to root is tried too."""
+    p = Path(crop_path)
+    for cand in ([p] if p.is_absolute() else [p.resolve(), root / p]):
+        cand = cand.resolve()
+        if cand.is_relative_to(root) and cand.is_file():
+            try:
+                cand.unlink()
+            except OSError as exc:
+                log.warning("purge: cannot delete %s (%s)", cand, exc.strerror)
+            return
+
+
 def purge(engine: Engine, older_than: datetime | timedelta, crop_root: str | Path | None = None,
           chunk: int = 1000) -> int:
     """Delete events last seen before the cutoff (and plate_reads alike); returns rows deleted.
 
-    Crop files of deleted events are removed only when they resolve inside crop_root (relative
-    paths are taken relative to it): a shared fleet database names other hosts' files too.
+    Crop files of deleted events are removed only when they lie under crop_root (the state
+    directory): a fleet's shared database also names other hosts' files.
     """
     cutoff = schema.utcnow() - older_than if isinstance(older_than, timedelta) else older_than
     root = Path(crop_root).resolve() if crop_root is not None else None
@@ -98,9 +112,7 @@ def purge(engine: Engine, older_than: datetime | timedelta, crop_root: str | Pat
         total += len(found)
         for r in found:
             if root is not None and r.crop_path:
-                p = (root / r.crop_path).resolve()
-                if p.is_relative_to(root):
-                    p.unlink(missing_ok=True)
+                _remove_crop(r.crop_path, root)
         if len(found) < chunk:
             break
     with engine.begin() as conn:
@@ -113,6 +125,7 @@ class SqlSink:
     """The Sink for SQL databases. Construct, publish() from any thread, flush(), close()."""
 
     name = "sql"
+    purge_every_s = 3600.0  # with retention_days: how often the writer purges when idle
 
     def __init__(self, cfg: SqlSinkConfig, spool_dir: str | Path, *, engine: Engine | None = None,
                  crop_root: str | Path | None = None, fsync: bool = True,
@@ -220,13 +233,14 @@ class SqlSink:
 
     def _next_batch(self, cursor):
         """Records after cursor: as soon as batch_size are there, else after flush_interval_s."""
+        self._maybe_purge()  # outside the lock: publish() must never wait for the database
         while self.spool.end <= cursor:
-            self._maybe_purge()  # outside the lock: publish() must never wait for the database
             with self._cv:
                 if self._stopping:
                     return None
                 if self.spool.end <= cursor:
                     self._cv.wait(self._idle_wait())
+            self._maybe_purge()
         lines, pos = self.spool.read(cursor, self.cfg.batch_size)
         if len(lines) < self.cfg.batch_size and not self._flush_wanted:
             self._wait(self.cfg.flush_interval_s, lambda: self._flush_wanted)
@@ -241,7 +255,7 @@ class SqlSink:
     def _maybe_purge(self) -> None:
         if self.cfg.retention_days is None or time.monotonic() < self._next_purge:
             return
-        self._next_purge = time.monotonic() + 3600
+        self._next_purge = time.monotonic() + self.purge_every_s
         try:
             n = self.purge(timedelta(days=self.cfg.retention_days))
             if n:

@@ -11,6 +11,7 @@ from helpers_sinks import make_event
 
 from alprd.config import BusSinkConfig
 from alprd.events import PlateEvent
+from alprd.sinks.base import Sink
 from alprd.sinks.bus import BusError, BusSink
 
 EVENT_KEYS = {"schema_version", "event_id", "kind", "camera_id", "track_id", "plate", "confidence",
@@ -56,6 +57,7 @@ def _joined(sink: BusSink, sock: zmq.Socket, timeout: float = 5.0) -> bool:
 
 def test_subscriber_receives_topic_and_documented_json(bus):
     sink = bus()
+    assert isinstance(sink, Sink)
     sub = _sub(sink.endpoint)
     assert _joined(sink, sub)
     events = [make_event("ABC123", "gate1"), make_event("ABC12", "gate2", kind="plate.preview")]
@@ -147,3 +149,44 @@ def test_curve_encrypts_and_admits_only_known_clients(bus, tmp_path):
 def test_missing_key_file_is_a_bus_error(tmp_path):
     with pytest.raises(BusError, match="curve_secret_key_file"):
         BusSink(BusSinkConfig(endpoint="tcp://127.0.0.1:*", curve_secret_key_file=str(tmp_path / "nope")))
+
+
+def test_fleet_proxy_merges_several_daemons_buses(bus):
+    """docs/events.md's fleet set-up: XSUB connected to every host, XPUB for the subscribers."""
+    hosts = [bus(), bus()]
+    ctx = zmq.Context()
+    xsub, xpub = ctx.socket(zmq.XSUB), ctx.socket(zmq.XPUB)
+    for h in hosts:
+        xsub.connect(h.endpoint)
+    port = xpub.bind_to_random_port("tcp://127.0.0.1")
+
+    def proxy():
+        try:
+            zmq.proxy(xsub, xpub)
+        except zmq.ContextTerminated:
+            pass
+        finally:
+            xsub.close(0)
+            xpub.close(0)
+
+    import threading
+
+    t = threading.Thread(target=proxy, daemon=True)
+    t.start()
+    sub = ctx.socket(zmq.SUB)
+    sub.connect(f"tcp://127.0.0.1:{port}")
+    sub.setsockopt_string(zmq.SUBSCRIBE, "plate.final.")
+    seen: set[str] = set()
+    deadline = time.monotonic() + 10
+    while seen != {"siteA-gate1", "siteB-gate1"} and time.monotonic() < deadline:
+        hosts[0].publish(make_event(camera="siteA-gate1"))
+        hosts[1].publish(make_event(camera="siteB-gate1"))
+        hosts[1].publish(make_event(camera="siteB-gate1", kind="plate.preview"))
+        while sub.poll(50):
+            topic, payload = sub.recv_multipart()
+            assert topic.startswith(b"plate.final.")
+            seen.add(json.loads(payload)["camera_id"])
+    assert seen == {"siteA-gate1", "siteB-gate1"}
+    sub.close(0)
+    ctx.term()
+    t.join(5)

@@ -190,7 +190,7 @@ def test_purge_deletes_old_rows_and_their_crops_inside_the_crop_root(db, tmp_pat
     for p in (root / "crops" / "old.jpg", root / "crops" / "new.jpg", outside):
         p.write_bytes(b"jpeg")
     sink = _sink(db, tmp_path, store_reads=True)
-    old = make_event("OLD1", at=T0 - timedelta(days=10), crop_path="crops/old.jpg")
+    old = make_event("OLD1", at=T0 - timedelta(days=10), crop_path=str(root / "crops" / "old.jpg"))
     old_abroad = make_event("OLD2", at=T0 - timedelta(days=10), crop_path=str(outside))
     new = make_event("NEW1", at=T0, crop_path="crops/new.jpg")
     for ev in (old, old_abroad, new):
@@ -235,3 +235,40 @@ def test_a_camera_id_reported_by_another_host_is_warned_about(tmp_path, caplog):
     assert sink.flush(timeout=10)
     assert any("other-host" in r.getMessage() for r in caplog.records)
     sink.close()
+
+
+def test_retention_purges_in_the_writer_when_idle(tmp_path):
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    SqlSink.purge_every_s, saved = 0.05, SqlSink.purge_every_s
+    try:
+        sink = SqlSink(SqlSinkConfig(url=url, retention_days=1, **FAST), tmp_path / "spool")
+        old, new = make_event("OLD", at=T0 - timedelta(days=3)), make_event("NEW", at=schema.utcnow())
+        sink.publish(old)
+        sink.publish(new)
+        assert sink.flush(timeout=10)
+        deadline = time.monotonic() + 10
+        while old.event_id in _event_ids(sink.engine) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _event_ids(sink.engine) == [new.event_id]
+        sink.close()
+    finally:
+        SqlSink.purge_every_s = saved
+
+
+def test_daemon_wiring_from_app_config(tmp_path, pg_server):
+    from alprd.config import parse_config
+    from alprd.sinks.base import Sink
+
+    def app(url):
+        return parse_config({"cameras": [{"id": "gate1", "url": "rtsp://cam/1"}],
+                             "storage": {"state_dir": str(tmp_path / "state")},
+                             "sinks": {"sql": {"url": url}}})
+
+    sink = SqlSink.from_app_config(app(f"sqlite:///{tmp_path / 'fresh.db'}"))  # created on start
+    assert isinstance(sink, Sink)
+    assert sink.spool.dir == tmp_path / "state" / "spool" / "sql"
+    sink.publish(make_event())
+    assert sink.flush(timeout=10)
+    sink.close()
+    with pytest.raises(schema.SchemaError, match="alprd db upgrade"):  # a server DB is never auto-created
+        SqlSink.from_app_config(app(pg_server.create_database()))
