@@ -116,9 +116,19 @@ def _background(kind: str, w: int, h: int, rng: np.random.Generator) -> tuple[np
         t = max(1, round(h / 70))
         cv2.rectangle(img, (t, t), (w - 1 - t, h - 1 - t), line, t)
         alpha = np.ones((h, w), np.float32)
+    img = img.astype(np.float32)
+    if family == "blue":
+        # photographed blue paint ranges from navy to a light cyan-ish blue (CCPD dev plates:
+        # median BGR ≈ (190, 100, 52), quartiles (113, 62, 27) … (224, 135, 91)); shift the
+        # template's flat colour there, leaving its white frame, rivets and dot white
+        b = rng.uniform(100, 240)
+        g = b * rng.uniform(0.3, 0.65)
+        target = np.array([b, g, g * rng.uniform(0.3, 0.7)], np.float32)
+        base = img[h // 2, w // 12] if tpls else np.asarray(_PROCEDURAL_BG["blue"], np.float32)
+        img = img + (target - base)
     # colour/brightness variation of the paint
-    gain = rng.uniform(0.85, 1.12, size=3).astype(np.float32)
-    img = np.clip(img.astype(np.float32) * gain + rng.uniform(-12, 12), 0, 255)
+    gain = rng.uniform(0.88, 1.1, size=3).astype(np.float32)
+    img = np.clip(img * gain + rng.uniform(-10, 10), 0, 255)
     return img, alpha
 
 
