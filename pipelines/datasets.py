@@ -230,6 +230,7 @@ class CropDataset(_Seeded):
         super().__init__(seed)
         self.n_synth, self.augment, self.normalize = int(n_synth), augment, normalize
         self.real: list[tuple[Path, np.ndarray | None, str, str]] = []
+        self.rejected: list[tuple[Path, str]] = []          # real crops whose label is unusable
         if real_crops or ccpd_plates:
             root = Path(data_root) if data_root else _data_root(required=True)
             if real_crops:
