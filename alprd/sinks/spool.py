@@ -52,7 +52,6 @@ class Spool:
         self._segment_bytes = segment_bytes
         self._fsync = fsync
         self._lock = threading.Lock()
-        self.appended = threading.Condition(self._lock)
         self._lockfile = open(self.dir / "lock", "a+")
         try:
             fcntl.flock(self._lockfile, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -68,6 +67,7 @@ class Spool:
             self._seg = max(self._ack.segment, 1)
         self._file = open(self._seg_path(self._seg), "ab")
         self._end = Position(self._seg, self._file.tell())
+        self.appended_records = 0  # by this process: lets a consumer wait for "n more"
         if self._ack > self._end:  # ack file ahead of the data (files removed by hand): start over
             log.warning("spool %s: ack beyond the data, resetting it", self.dir)
             self._ack = Position(self._seg, 0)
@@ -157,7 +157,7 @@ class Spool:
             if self._fsync:
                 os.fdatasync(self._file.fileno())
             self._end = Position(self._seg, self._file.tell())
-            self.appended.notify_all()
+            self.appended_records += len(records)
             return self._end
 
     # --- consumer side -------------------------------------------------------------------------

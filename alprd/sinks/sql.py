@@ -241,9 +241,12 @@ class SqlSink:
                 if self.spool.end <= cursor:
                     self._cv.wait(self._idle_wait())
             self._maybe_purge()
+        mark = self.spool.appended_records
         lines, pos = self.spool.read(cursor, self.cfg.batch_size)
-        if len(lines) < self.cfg.batch_size and not self._flush_wanted:
-            self._wait(self.cfg.flush_interval_s, lambda: self._flush_wanted)
+        missing = self.cfg.batch_size - len(lines)
+        if missing > 0 and not self._flush_wanted:
+            self._wait(self.cfg.flush_interval_s, lambda: self._flush_wanted
+                       or self.spool.appended_records - mark >= missing)
             lines, pos = self.spool.read(cursor, self.cfg.batch_size)
         return lines, pos
 

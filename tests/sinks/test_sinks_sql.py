@@ -67,6 +67,10 @@ def test_stores_finals_and_finds_them_by_plate_camera_and_time(db, tmp_path):
     assert [ev.plate for ev in newest] == ["皖A12345", "XBC123"]
     assert newest[1].parked and newest[1].crop_path == "crops/gate2/3.jpg"
     assert newest[0].last_seen.tzinfo is not None
+    if db.dialect == "sqlite":  # readers (alprd query) never block the writer
+        with e.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 200
     sink.close()
 
 
@@ -272,3 +276,22 @@ def test_daemon_wiring_from_app_config(tmp_path, pg_server):
     sink.close()
     with pytest.raises(schema.SchemaError, match="alprd db upgrade"):  # a server DB is never auto-created
         SqlSink.from_app_config(app(pg_server.create_database()))
+
+
+def test_a_full_batch_is_written_without_waiting_for_the_interval(tmp_path):
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    sink = SqlSink(SqlSinkConfig(url=url, batch_size=5, flush_interval_s=60), tmp_path / "spool",
+                   engine=engine)
+    evs = [make_event(f"B{i}", track_id=i) for i in range(5)]
+    sink.publish(evs[0])
+    time.sleep(0.2)  # the writer now holds a partial batch and waits for more
+    for ev in evs[1:]:
+        sink.publish(ev)
+    deadline = time.monotonic() + 10
+    while len(_event_ids(sink.engine)) < 5 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(_event_ids(sink.engine)) == sorted(ev.event_id for ev in evs)
+    assert time.monotonic() < deadline
+    sink.close()
