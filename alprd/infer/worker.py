@@ -8,9 +8,10 @@ Three parts, so each is testable alone:
   the corners back to frame pixels, drop reads whose centre lies outside the camera's polygon,
   and build one FrameResult per frame (in-process; no rings, no pipes).
 - ``run_worker``: the process body. Frame descriptors (FrameRefs) arrive from the main process
-  over the channel; frames are read out of the cameras' shared-memory rings (a frame already
-  overwritten by its decoder is counted and skipped); one ("results", ...) message per batch
-  goes back, accounting for every descriptor received so the main process knows what is in flight.
+  over the channel; the channel's reader thread copies their frames out of the cameras'
+  shared-memory rings as they arrive (a frame already overwritten by its decoder is counted and
+  skipped); one ("results", ...) message per batch goes back, accounting for every descriptor
+  received, so the main process knows exactly what is in flight.
 
 Messages: in ``("frames", [FrameRef, ...])`` and ``("stop",)``; out ``("ready", info)`` once the
 model is loaded, ``("results", [FrameResult, ...], n_refs, stats)`` per batch.
@@ -187,6 +188,10 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
     recognizer = build_recognizer(inference, crops)
     engine = InferenceEngine.from_config(recognizer, cameras)
     reader = RingReader()
+    # Frames are copied out of their rings by the channel's reader thread the moment their
+    # descriptors arrive, not when their batch runs: a decoder keeps writing while a batch is
+    # being inferred, and would otherwise overwrite the frames waiting for the next one.
+    channel.transform = lambda msg: ("frames_read", read_frames(reader, msg[1])) if msg[0] == "frames" else msg
     batcher = Batcher(inference.max_batch, inference.max_wait_ms / 1000.0)
     backend = getattr(recognizer, "backend", None)
     device = f"{getattr(backend, 'name', '?')} on {getattr(backend, 'device', None) or inference.device}"
@@ -195,6 +200,7 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
              "" if recognizer.trained else "; UNTRAINED weights: nothing will be read")
     channel.send("ready", {"device": device, "trained": bool(recognizer.trained)})
     stopping = False
+    stale = 0
     try:
         while True:
             now = time.monotonic()
@@ -202,19 +208,26 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
             if left is None or left > 0:
                 msg = channel.get(timeout=0.5 if left is None else left)
                 if msg is not None:
-                    if msg[0] == "frames":
+                    if msg[0] == "frames_read":
                         now = time.monotonic()
-                        for ref in msg[1]:
-                            batcher.add(ref, now)
+                        frames, n_stale = msg[1]
+                        stale += n_stale
+                        for item in frames:
+                            batcher.add(item, now)
+                        if n_stale and not frames:  # account for them now: nothing to batch
+                            channel.send("results", [], n_stale, {"batch": 0, "stale": n_stale, "infer_s": 0.0})
+                            stale = 0
                     elif msg[0] == "stop":
                         stopping = True
             now = time.monotonic()
             while batcher.due(now) or (stopping and len(batcher)):
-                _run_batch(channel, engine, reader, batcher.take(now))
+                _run_batch(channel, engine, batcher.take(now), stale)
+                stale = 0
                 now = time.monotonic()
             if stopping or channel.parent_gone.is_set():
                 return 0
     finally:
+        channel.transform = None
         reader.close()
 
 
@@ -230,10 +243,11 @@ def read_frames(reader, refs: list) -> tuple[list[tuple[str, int, float, np.ndar
     return frames, stale
 
 
-def _run_batch(channel, engine: InferenceEngine, reader, refs: list) -> None:
+def _run_batch(channel, engine: InferenceEngine, frames: list, stale: int) -> None:
+    """Infer one batch and account, in n_refs, for its frames and the stale refs seen since the
+    previous batch, so the main process's count of frames in flight stays exact."""
     t0 = time.perf_counter()
-    frames, stale = read_frames(reader, refs)
     results = engine.process(frames)
-    channel.send("results", results, len(refs), {
+    channel.send("results", results, len(frames) + stale, {
         "batch": len(frames), "stale": stale, "infer_s": time.perf_counter() - t0,
         "filtered": engine.filtered})

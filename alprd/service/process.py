@@ -44,6 +44,9 @@ class Channel:
         self.stop_event = threading.Event()
         self.parent_gone = threading.Event()
         self._inbox: queue.Queue = queue.Queue()
+        # Applied to each message by the reader thread as it arrives (the inference worker
+        # copies frames out of their rings at once, before the decoders can overwrite them).
+        self.transform: Callable[[tuple], tuple] | None = None
         self._reader = threading.Thread(target=self._read_loop, name="channel-reader", daemon=True)
         self._reader.start()
 
@@ -78,6 +81,12 @@ class Channel:
                 return
             if msg and msg[0] == "stop":
                 self.stop_event.set()
+            elif self.transform is not None:
+                try:
+                    msg = self.transform(msg)
+                except Exception:  # noqa: BLE001 - keep reading; the body will notice
+                    log.exception("handling a message from the parent failed")
+                    continue
             self._inbox.put(msg)
 
     def _lost_parent(self) -> None:
