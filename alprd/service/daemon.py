@@ -69,6 +69,18 @@ def worker_main(channel, **kwargs) -> int:
     return run_worker(channel, **kwargs)
 
 
+def _systemd_notifier():
+    """(Notifier, watchdog interval) under systemd (Type=notify), else (None, None)."""
+    try:
+        from alprd.service.sdnotify import Notifier, watchdog_interval_s
+    except ImportError:  # pragma: no cover - the service module is optional
+        return None, None
+    notifier = Notifier()
+    if not notifier.enabled:
+        return None, None
+    return notifier, watchdog_interval_s()
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -107,8 +119,9 @@ class Daemon:
         self._decoder_stats: dict[str, object] = {}
         self._t0 = time.monotonic()
         self._t_running: float | None = None  # when every child was started (model loaded)
-        self._next_tick = self._next_stats = self._next_prune = 0.0
+        self._next_tick = self._next_stats = self._next_prune = self._next_watchdog = 0.0
         self.exit_code = 0
+        self.notifier, self._watchdog_s = _systemd_notifier()
 
     # -- assembly ------------------------------------------------------------------------------
     def specs(self) -> list[ProcessSpec]:
@@ -148,15 +161,18 @@ class Daemon:
         log.info("alprd starting: %d camera(s), sinks: %s", len(self.cameras),
                  ", ".join(getattr(s, "name", "?") for s in self.fanout.sinks) or "none")
         try:
-            if self.sup.start_all(pump=self._step):
+            if self.sup.start_all(pump=self._step, abort=lambda: self._stop_reason is not None):
                 self._t_running = time.monotonic()
                 log.info("running")
+                if self.notifier is not None:
+                    self.notifier.ready(f"{len(self.cameras)} camera(s)")
                 while self._stop_reason is None:
                     self._step(0.2)
-            else:
-                self._stop_reason = self._fatal or "the inference worker did not start"
-                self.exit_code = 1
+            elif self._stop_reason is None:
+                self._request_stop(self._fatal or "the inference worker did not start", code=1)
             log.info("stopping (%s)", self._stop_reason)
+            if self.notifier is not None:
+                self.notifier.stopping()
             self.sup.stop_all(pump=self._step)
         finally:
             self.sup.kill_all()  # only does anything on an error path
@@ -185,6 +201,9 @@ class Daemon:
         if now >= self._next_stats:
             self._next_stats = now + STATS_INTERVAL_S
             self._write_stats()
+        if self._watchdog_s and now >= self._next_watchdog:
+            self._next_watchdog = now + self._watchdog_s
+            self.notifier.watchdog()
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_INTERVAL_S
             self.crops.prune()
@@ -281,6 +300,9 @@ class Daemon:
         signals, self._signals = self._signals, []
         for signum in signals:
             name = signal.Signals(signum).name
+            if signum == signal.SIGHUP:
+                log.warning("SIGHUP: reloading the configuration is not supported; restart alprd to apply changes")
+                continue
             if self._stop_reason is None:
                 self._request_stop(f"{name} received")
             elif not self._force:
@@ -305,6 +327,8 @@ class Daemon:
                 self.exit_code = self.exit_code or 1
             self._write_stats(final=True)
             self._log_summary()
+            if self.notifier is not None:
+                self.notifier.close()
 
     def _install_signal_handlers(self):
         if threading.current_thread() is not threading.main_thread():
@@ -313,7 +337,7 @@ class Daemon:
         def handler(signum, _frame):
             self._signals.append(signum)  # the loop acts; nothing else happens here
 
-        return {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+        return {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
 
     @staticmethod
     def _restore_signal_handlers(previous) -> None:
@@ -352,6 +376,9 @@ class Daemon:
     def _write_stats(self, final: bool = False) -> None:
         data = self.stats()
         data["final"] = final
+        if self.notifier is not None and self._t_running is not None and not final:
+            self.notifier.status(f"{data['processed_fps']:.1f} fps, {data['open_tracks']} open tracks, "
+                                 f"{data['events'].get('plate.final', 0)} plates")
         try:
             self.stats_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.stats_path.with_name(f".{self.stats_path.name}.tmp")

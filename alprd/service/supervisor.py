@@ -117,16 +117,22 @@ class Supervisor:
         raise KeyError(name)
 
     # -- starting ------------------------------------------------------------------------------
-    def start_all(self, pump: Callable[[float], None] | None = None) -> bool:
+    def start_all(self, pump: Callable[[float], None] | None = None,
+                  abort: Callable[[], bool] = lambda: False) -> bool:
         """Start every spec in order; a wait_ready spec must report ready before the next starts.
-        False if such a child died (and was not restarted into readiness) or timed out."""
+        False if such a child died (and was not restarted into readiness), timed out, or the
+        owner's abort() said so meanwhile (a signal during start-up)."""
         pump = pump or self._default_pump
         for child in self.children:
+            if abort():
+                return False
             self._start(child)
             if not child.spec.wait_ready:
                 continue
             deadline = time.monotonic() + child.spec.ready_timeout_s
             while not child.ready:
+                if abort():
+                    return False
                 if child.state in (FATAL, FINISHED, STOPPED) or time.monotonic() >= deadline:
                     if not child.ready and child.state not in (FATAL, FINISHED, STOPPED):
                         log.error("%s did not become ready within %.0f s", child.name, child.spec.ready_timeout_s)

@@ -73,11 +73,12 @@ def write_config(path: Path, cameras: list[dict], *, state_dir: Path, weights: P
     return path
 
 
-def env() -> dict[str, str]:
+def env(extra: dict[str, str] | None = None) -> dict[str, str]:
     e = dict(os.environ)
     e["PYTHONUNBUFFERED"] = "1"
-    e.pop("JOURNAL_STREAM", None)
-    e.pop("INVOCATION_ID", None)
+    for k in ("JOURNAL_STREAM", "INVOCATION_ID", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        e.pop(k, None)
+    e.update(extra or {})
     return e
 
 
@@ -85,9 +86,10 @@ def alprd_cmd(*args: str) -> list[str]:
     return [PYTHON, "-m", "alprd", *args]
 
 
-def run_alprd(*args: str, timeout: float = 60, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_alprd(*args: str, timeout: float = 60, cwd: Path | None = None,
+              extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(alprd_cmd(*args), capture_output=True, text=True, timeout=timeout,
-                          env=env(), cwd=cwd)
+                          env=env(extra_env), cwd=cwd)
 
 
 class DaemonProcess:

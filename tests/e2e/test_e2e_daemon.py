@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -37,9 +38,23 @@ def test_file_source_gives_one_final_per_track_and_exits_0(tmp_path, e2e_rigged_
         # the rigged plate's centre is at (5, -35) in a 320x240 frame: outside this polygon
         {"id": "yard", "url": str(video), "polygon": [[100, 100], [300, 100], [300, 230]]},
     ], state_dir=state, weights=e2e_rigged_weights)
-    res = run_alprd("run", "-c", str(cfg), timeout=90, cwd=tmp_path)
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)  # what systemd listens on (Type=notify)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.setblocking(False)
+    try:
+        res = run_alprd("run", "-c", str(cfg), timeout=90, cwd=tmp_path,
+                        extra_env={"NOTIFY_SOCKET": str(tmp_path / "notify.sock")})
+        told = []
+        while True:
+            try:
+                told.append(notify.recv(4096).decode())
+            except BlockingIOError:
+                break
+    finally:
+        notify.close()
     assert res.returncode == 0, res.stderr[-4000:]
     _no_tracebacks(res.stderr)
+    assert told and told[0].startswith("READY=1") and told[-1] == "STOPPING=1", told
     evs = events(state / "events.jsonl")
     finals = [e for e in evs if e["kind"] == "plate.final"]
     assert [(e["camera_id"], e["track_id"], e["plate"]) for e in finals] == [("gate", 1, RIGGED_TEXT)]
@@ -211,3 +226,18 @@ def test_corrupt_and_truncated_files_are_logged_not_fatal(tmp_path, e2e_rigged_w
     assert 0 < s["decoders"]["truncated"]["sampled"] < 20
     assert s["frames"]["processed"] == s["decoders"]["truncated"]["sampled"]
     assert s["restarts"] == {"worker": 0, "decoder:garbage": 0, "decoder:truncated": 0}
+
+
+def test_unloadable_weights_stop_the_daemon_with_one_clear_error(tmp_path):
+    bad = tmp_path / "weights.pt"
+    bad.write_text("these are not weights")
+    video = make_video(tmp_path / "clip.mp4", frames=10, size=(160, 120))
+    state = tmp_path / "state"
+    cfg = write_config(tmp_path / "alprd.yaml", [{"id": "cam", "url": str(video)}], state_dir=state,
+                       weights=bad)
+    res = run_alprd("run", "-c", str(cfg), timeout=90, cwd=tmp_path)
+    assert res.returncode == 1, res.stderr[-4000:]
+    _no_tracebacks(res.stderr)
+    assert "cannot load the model" in res.stderr and "will not be restarted" in res.stderr
+    assert "decoder started" not in res.stderr  # nothing else was started
+    assert stats(state)["restarts"]["worker"] == 0
