@@ -200,7 +200,7 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
              "" if recognizer.trained else "; UNTRAINED weights: nothing will be read")
     channel.send("ready", {"device": device, "trained": bool(recognizer.trained)})
     stopping = False
-    stale = 0
+    stale: dict[str, int] = {}  # refs found overwritten since the latest results message
     try:
         while True:
             now = time.monotonic()
@@ -210,19 +210,20 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
                 if msg is not None:
                     if msg[0] == "frames_read":
                         now = time.monotonic()
-                        frames, n_stale = msg[1]
-                        stale += n_stale
+                        frames, new_stale = msg[1]
+                        for cid, n in new_stale.items():
+                            stale[cid] = stale.get(cid, 0) + n
                         for item in frames:
                             batcher.add(item, now)
-                        if n_stale and not frames:  # account for them now: nothing to batch
-                            channel.send("results", [], n_stale, {"batch": 0, "stale": n_stale, "infer_s": 0.0})
-                            stale = 0
+                        if stale and not len(batcher):  # account for them now: nothing to batch
+                            _run_batch(channel, engine, [], stale)
+                            stale = {}
                     elif msg[0] == "stop":
                         stopping = True
             now = time.monotonic()
             while batcher.due(now) or (stopping and len(batcher)):
                 _run_batch(channel, engine, batcher.take(now), stale)
-                stale = 0
+                stale = {}
                 now = time.monotonic()
             if stopping or channel.parent_gone.is_set():
                 return 0
@@ -231,23 +232,27 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
         reader.close()
 
 
-def read_frames(reader, refs: list) -> tuple[list[tuple[str, int, float, np.ndarray]], int]:
-    """Frames of the refs still in their rings, and how many were already overwritten."""
-    frames, stale = [], 0
+def read_frames(reader, refs: list) -> tuple[list[tuple[str, int, float, np.ndarray]], dict[str, int]]:
+    """Frames of the refs still in their rings, and per camera how many were already overwritten."""
+    frames, stale = [], {}
     for ref in refs:
         img = reader.read(ref)
         if img is None:
-            stale += 1
+            stale[ref.camera_id] = stale.get(ref.camera_id, 0) + 1
         else:
             frames.append((ref.camera_id, ref.seq, ref.timestamp, img))
     return frames, stale
 
 
-def _run_batch(channel, engine: InferenceEngine, frames: list, stale: int) -> None:
-    """Infer one batch and account, in n_refs, for its frames and the stale refs seen since the
-    previous batch, so the main process's count of frames in flight stays exact."""
+def _run_batch(channel, engine: InferenceEngine, frames: list, stale: dict[str, int]) -> None:
+    """Infer one batch and account, in n_refs and refs_by_camera, for its frames and the stale
+    refs seen since the previous results, so the main process knows exactly what is in flight."""
     t0 = time.perf_counter()
     results = engine.process(frames)
-    channel.send("results", results, len(frames) + stale, {
-        "batch": len(frames), "stale": stale, "infer_s": time.perf_counter() - t0,
-        "filtered": engine.filtered})
+    by_camera = dict(stale)
+    for cam, *_ in frames:
+        by_camera[cam] = by_camera.get(cam, 0) + 1
+    n_stale = sum(stale.values())
+    channel.send("results", results, len(frames) + n_stale, {
+        "batch": len(frames), "stale": n_stale, "refs_by_camera": by_camera,
+        "infer_s": time.perf_counter() - t0, "filtered": engine.filtered})

@@ -113,6 +113,9 @@ class Daemon:
         self._pending: dict[str, deque] = {c.id: deque() for c in self.cameras}
         self._slots = cfg.defaults.ring_slots
         self._inflight = 0
+        self._inflight_by_cam: dict[str, int] = {c.id: 0 for c in self.cameras}
+        # camera -> (stream timestamp of the latest frame its decoder sent, monotonic arrival)
+        self._last_frame: dict[str, tuple[float, float]] = {}
         self._credit = 2 * cfg.inference.max_batch
         self._worker_ready = False
         self._fatal: str | None = None
@@ -196,7 +199,7 @@ class Daemon:
         now = time.monotonic()
         if now >= self._next_tick:
             self._next_tick = now + 0.5
-            self._publish(self.router.expire_idle(now))
+            self._expire_silent_cameras(now)
             self._check_sources()
         if now >= self._next_stats:
             self._next_stats = now + STATS_INTERVAL_S
@@ -213,6 +216,7 @@ class Daemon:
         if kind == "frame":
             ref = msg[1]
             self.counters.frames_in += 1
+            self._last_frame[ref.camera_id] = (ref.timestamp, time.monotonic())
             q = self._pending.get(ref.camera_id)
             if q is None:
                 return
@@ -223,15 +227,18 @@ class Daemon:
         elif kind == "results":
             _, results, n_refs, stats = msg
             self._inflight = max(0, self._inflight - n_refs)
+            for cid, n in stats.get("refs_by_camera", {}).items():
+                if cid in self._inflight_by_cam:
+                    self._inflight_by_cam[cid] = max(0, self._inflight_by_cam[cid] - n)
             c = self.counters
             c.frames_processed += len(results)
             c.frames_stale += stats.get("stale", 0)
-            c.batches += 1
+            if results:
+                c.batches += 1
             c.infer_s += stats.get("infer_s", 0.0)
-            arrived = time.monotonic()
             for result in results:
                 c.reads += len(result.reads)
-                self._publish(self.router.update(result, arrived=arrived))
+                self._publish(self.router.update(result))
         elif kind == "ready" and child.name == WORKER:
             self._worker_ready = True
             if not msg[1].get("trained", True):
@@ -248,6 +255,7 @@ class Daemon:
                     log.warning("%d frame(s) in flight were lost with the worker", self._inflight)
                     self.counters.frames_lost += self._inflight
                 self._inflight = 0
+                self._inflight_by_cam = dict.fromkeys(self._inflight_by_cam, 0)
                 if child.state == FATAL:
                     self._fatal = f"the inference worker failed: {child.fatal_message}"
                     self._request_stop(self._fatal, code=1)
@@ -278,9 +286,21 @@ class Daemon:
             room -= 1
         if batch and self.sup.send(self.sup.child(WORKER), "frames", batch):
             self._inflight += len(batch)
+            for ref in batch:
+                self._inflight_by_cam[ref.camera_id] += 1
         elif batch:  # worker going away: put them back, oldest first
             for ref in reversed(batch):
                 self._pending[ref.camera_id].appendleft(ref)
+
+    def _expire_silent_cameras(self, now: float) -> None:
+        """A camera whose decoder has sent nothing for max_unseen_s (a dead stream, a file at
+        its end) ends its tracks on its own clock: the timestamp of its latest frame advanced by
+        the time since. A camera whose frames are merely still being inferred is not silent."""
+        quiet = self.cfg.tracking.max_unseen_s
+        for cid, (ts, arrived) in self._last_frame.items():
+            if (now - arrived > quiet and not self._pending[cid] and not self._inflight_by_cam[cid]
+                    and self.router.open_tracks_of(cid)):
+                self._publish(self.router.expire(cid, ts + (now - arrived)))
 
     def _drained(self) -> bool:
         return self._inflight == 0 and not any(self._pending.values())
@@ -313,6 +333,7 @@ class Daemon:
                     self.counters.frames_dropped += len(q)
                     q.clear()
                 self._inflight = 0
+                self._inflight_by_cam = dict.fromkeys(self._inflight_by_cam, 0)
 
     def _finish(self) -> None:
         """Close every open track as a final event, then flush and close the sinks."""

@@ -175,9 +175,9 @@ def test_router_flushes_every_open_track_as_a_final_with_its_crop(tmp_path):
 def test_router_ends_tracks_of_a_camera_that_went_silent():
     router = TrackRouter(["gate"], TrackingConfig(min_hits=2, max_unseen_s=1.0))
     for i in range(3):
-        router.update(_frame(50 + i * 0.1, _read(100)), arrived=10.0 + i * 0.1)
-    assert router.expire_idle(now=10.5) == []
-    [final] = router.expire_idle(now=11.5)  # 1.3 s of silence after the last frame
+        router.update(_frame(50 + i * 0.1, _read(100)))
+    assert router.expire("gate", 50.7) == [] and router.open_tracks_of("gate") == 1
+    [final] = router.expire("gate", 51.5)  # 1.3 s of silence after the last frame
     assert final.kind == "plate.final" and final.plate == "ABC123" and router.open_tracks == 0
 
 
