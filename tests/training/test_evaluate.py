@@ -1,0 +1,65 @@
+"""Evaluation through the serving Recognizer returns the documented metrics."""
+import numpy as np
+import pytest
+
+from alprd.model.dsnet import DSNet
+from alprd.model.recognizer import Recognizer
+from alprd.model.rsnet import RSNet
+from alprd.model.weights import save_weights
+from pipelines import evaluate as E
+from pipelines.train_data import ToyCrops, ToyScenes
+from pipelines.validation import as_samples
+
+SCENE_KEYS = {"images", "e2e_acc", "det_precision", "det_recall", "det_f1", "rec_acc_on_detected",
+              "recognition", "end_to_end_chars", "ms_per_image", "failures"}
+TEXT_KEYS = {"plates", "exact_acc", "char_acc", "province_acc", "rest_char_acc", "by_kind", "confusions"}
+
+
+@pytest.fixture(scope="module")
+def recognizer(tmp_path_factory):
+    path = tmp_path_factory.mktemp("w") / "w.pt"
+    save_weights(path, DSNet(), RSNet(), {"note": "random"})
+    return Recognizer(weights=str(path), device="cpu", backend="torch", det_threshold=0.0,
+                      det_size=128)    # 8×8 cells, every one a detection: exercises matching quickly
+
+
+def test_scene_metrics_keys(recognizer):
+    ds = ToyScenes(3, seed=1)
+    m = E.evaluate_scenes(recognizer, as_samples([ds[i] for i in range(3)], "toy"))
+    assert SCENE_KEYS <= m.keys() and m["images"] == 3
+    assert TEXT_KEYS <= m["recognition"].keys()
+    assert 0 <= m["e2e_acc"] <= 1 and m["ms_per_image"] > 0
+
+
+def test_crop_metrics_keys(recognizer):
+    ds = ToyCrops(3, seed=1)
+    m = E.evaluate_crops(recognizer, [(f"c{i}", ds[i]["image"], ds[i]["text"]) for i in range(3)])
+    assert TEXT_KEYS <= m.keys() and m["crops"] == 3
+
+
+def test_paper_rule_and_alignment():
+    gt = np.array([[0, 0], [100, 0], [100, 30], [0, 30]], np.float32)
+    assert E.match(gt[None], (gt + 5)[None]) == [0]
+    assert E.match(gt[None], (gt + 60)[None]) == [-1]                   # IoU < 0.5: not detected
+    st = E.TextStats()
+    st.add("皖A12345", "皖A12345")
+    st.add("皖A12345", "苏A1234")                                        # province wrong, a char lost
+    st.add("浙AD12345", "浙AD12345")
+    d = st.as_dict()
+    assert d["exact_acc"] == round(2 / 3, 4) and d["province_acc"] == round(2 / 3, 4)
+    assert d["by_kind"]["green8"]["acc"] == 1.0 and d["by_kind"]["blue7"]["acc"] == 0.5
+    assert {"gt": "皖", "pred": "苏", "count": 1} in d["confusions"]
+    assert d["char_acc"] == round(20 / 22, 4)
+
+
+def test_run_on_real_dev_sets_when_present(tmp_path):
+    from pipelines.data import data_root
+
+    root = data_root()
+    if root is None or not (root / "ccpd" / "dev").is_dir():
+        pytest.skip("shared data not present")
+    path = tmp_path / "w.pt"
+    save_weights(path, DSNet(), RSNet(), {})
+    res = E.run(str(path), ["ccpd_dev", "crops_dev"], root, limit=2, backend="torch")
+    assert res["sets"]["ccpd_dev"]["images"] == 2 and res["sets"]["crops_dev"]["crops"] == 2
+    E.print_report(res)
