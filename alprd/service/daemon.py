@@ -16,7 +16,6 @@ drain (children are killed) but tracks and sinks are still flushed.
 """
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing.connection
 import os
@@ -24,12 +23,11 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from alprd.config import AppConfig, camera_fps
 from alprd.events import PlateEvent
-from alprd.service import preflight
+from alprd.service import preflight, runstats
 from alprd.service.crops import CropStore
 from alprd.service.supervisor import FATAL, FINISHED, ProcessSpec, RestartPolicy, Supervisor
 from alprd.sinks.fanout import FanoutSink
@@ -84,19 +82,6 @@ def _systemd_notifier():
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Counters:
-    frames_in: int = 0           # descriptors received from decoders
-    frames_processed: int = 0    # FrameResults back from the worker
-    frames_dropped: int = 0      # descriptors dropped while waiting (worker too slow)
-    frames_stale: int = 0        # descriptors whose ring slot was overwritten before reading
-    frames_lost: int = 0         # in flight when the worker died
-    reads: int = 0
-    batches: int = 0
-    infer_s: float = 0.0
-    events: dict[str, int] = field(default_factory=lambda: {k: 0 for k in PlateEvent.KINDS})
-
-
 class Daemon:
     def __init__(self, cfg: AppConfig, *, sinks: list | None = None, pace_files: bool | None = None,
                  exit_when_sources_end: bool = True, stats_path: str | os.PathLike | None = None) -> None:
@@ -105,7 +90,7 @@ class Daemon:
         self.pace_files = pace_files
         self.exit_when_sources_end = exit_when_sources_end
         self.stats_path = Path(stats_path) if stats_path else cfg.state_path("stats.json")
-        self.counters = Counters()
+        self.counters = runstats.Counters()
         self._sinks = sinks
         self._signals: list[int] = []
         self._stop_reason: str | None = None
@@ -371,28 +356,14 @@ class Daemon:
 
     # -- reporting -----------------------------------------------------------------------------
     def stats(self) -> dict:
-        c = self.counters
         now = time.monotonic()
-        elapsed = max(1e-9, now - self._t0)
-        running = max(1e-9, now - self._t_running) if self._t_running is not None else 0.0
-        decoders = {cid: s.snapshot() for cid, s in self._decoder_stats.items()}
-        return {
-            "uptime_s": round(elapsed, 3),
-            "running_s": round(running, 3),
-            "frames": {"received": c.frames_in, "processed": c.frames_processed,
-                       "dropped": c.frames_dropped, "stale": c.frames_stale, "lost": c.frames_lost},
-            "processed_fps": round(c.frames_processed / running, 3) if running else 0.0,
-            "batches": c.batches,
-            "mean_batch": round(c.frames_processed / c.batches, 3) if c.batches else 0.0,
-            "infer_s": round(c.infer_s, 3),
-            "reads": c.reads,
-            "events": dict(c.events),
-            "open_tracks": self.router.open_tracks,
-            "restarts": self.sup.restarts,
-            "decoders": decoders,
-            "sinks": {name: vars(s) for name, s in self.fanout.stats.items()},
-            "crops": {"saved": self.crops.saved, "failed": self.crops.failed},
-        }
+        return runstats.snapshot(
+            self.counters, uptime_s=now - self._t0,
+            running_s=now - self._t_running if self._t_running is not None else 0.0,
+            open_tracks=self.router.open_tracks, restarts=self.sup.restarts,
+            decoders={cid: s.snapshot() for cid, s in self._decoder_stats.items()},
+            sinks={name: vars(s) for name, s in self.fanout.stats.items()},
+            crops={"saved": self.crops.saved, "failed": self.crops.failed})
 
     def _write_stats(self, final: bool = False) -> None:
         data = self.stats()
@@ -400,22 +371,7 @@ class Daemon:
         if self.notifier is not None and self._t_running is not None and not final:
             self.notifier.status(f"{data['processed_fps']:.1f} fps, {data['open_tracks']} open tracks, "
                                  f"{data['events'].get('plate.final', 0)} plates")
-        try:
-            self.stats_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.stats_path.with_name(f".{self.stats_path.name}.tmp")
-            tmp.write_text(json.dumps(data, indent=1))
-            os.replace(tmp, self.stats_path)
-        except OSError as exc:
-            log.debug("cannot write %s: %s", self.stats_path, exc)
+        runstats.write_atomic(self.stats_path, data)
 
     def _log_summary(self) -> None:
-        c = self.counters
-        s = self.stats()
-        decoded = int(sum(d.get("decoded", 0) for d in s["decoders"].values()))
-        restarts = {k: v for k, v in s["restarts"].items() if v}
-        log.info("stopped after %.1f s: %d frames decoded, %d sampled, %d processed (%.1f fps, mean batch %.1f), "
-                 "%d dropped, %d stale, %d lost; %d reads; events: %d preview, %d final; restarts: %s",
-                 s["uptime_s"], decoded, c.frames_in, c.frames_processed, s["processed_fps"], s["mean_batch"],
-                 c.frames_dropped, c.frames_stale, c.frames_lost, c.reads,
-                 c.events.get("plate.preview", 0), c.events.get("plate.final", 0),
-                 ", ".join(f"{k} {v}" for k, v in restarts.items()) or "none")
+        log.info("%s", runstats.summary(self.stats()))

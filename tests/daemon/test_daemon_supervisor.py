@@ -6,8 +6,6 @@ import logging
 import multiprocessing.connection
 import time
 
-import pytest
-
 import bodies_daemon as bodies
 from alprd.service.supervisor import (FATAL, FINISHED, STOPPED, ProcessSpec, RestartPolicy,
                                       Supervisor)
