@@ -45,8 +45,9 @@ sinks:
     assert "secret" not in out and "admin:***@10.0.0.5" in out
 
 
-def test_the_embedded_default_config_passes(capsys):
-    assert main(["check-config"]) == 0
+@pytest.mark.parametrize("args", [[], ["-c", str(ROOT / "config" / "demo.yaml")]], ids=["embedded", "demo"])
+def test_the_shipped_configs_pass(capsys, args):
+    assert main(["check-config", *args]) == 0
     assert "builtin:sample.mp4" in capsys.readouterr().out
 
 
