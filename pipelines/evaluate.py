@@ -219,7 +219,39 @@ def evaluate_crops(recognizer, crops: Iterable[tuple[str, np.ndarray, str]], bat
     return out
 
 
+def evaluate_reads(recognizer, items: Iterable[tuple[str, np.ndarray, str | None]]) -> dict:
+    """Real scenes without corner labels (real_scenes_cn): an image counts as read when any read
+    equals its label; every image's reads are listed (unlabelled ones only listed)."""
+    n = ok = 0
+    seconds, reads_out = 0.0, []
+    for name, image, label in items:
+        t0 = time.perf_counter()
+        reads = recognizer.recognize([image])[0]
+        seconds += time.perf_counter() - t0
+        texts = [r.text for r in reads]
+        if label:
+            n += 1
+            ok += label in texts
+        reads_out.append({"image": name, "label": label, "reads": texts,
+                          "det_conf": [round(r.det_conf, 3) for r in reads]})
+    count = len(reads_out)
+    return {"scenes": count, "labelled": n, "read_acc": round(ok / n, 4) if n else None,
+            "ms_per_image": round(1000 * seconds / count, 2) if count else None, "reads": reads_out}
+
+
 # ---------------------------------------------------------------- sets
+
+PINYIN = {"GAN": "甘", "SHAN": "陕", "WAN": "皖"}      # real_scenes_cn/JackEasson_* name prefixes
+
+
+def _real_scene_items(root: Path, limit: int | None):
+    from alprd.imageio import read_image
+
+    paths = sorted(p for p in (root / "real_scenes_cn").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    for p in paths[:limit]:
+        prov, _, rest = p.stem.partition("_")
+        label = PINYIN[prov] + rest if prov in PINYIN and len(rest) in (6, 7) else None
+        yield p.name, read_image(p), label
 
 def _ccpd_samples(folders: list[Path], limit: int | None) -> Iterable[Sample]:
     from alprd.imageio import read_image
@@ -241,7 +273,10 @@ def _crop_items(root: Path, split: str, limit: int | None):
 
 def resolve_set(name: str, root: Path, limit: int | None = None):
     """Set name → ("scenes" | "crops", iterable). Names: ccpd_<split>, ccpd_green_<split>,
-    ccpd_all_<split> (blue + green), crops_<split>, with split dev or holdout."""
+    ccpd_all_<split> (blue + green), crops_<split>, with split dev or holdout; real_scenes (the
+    non-CCPD photos of real_scenes_cn, read-anywhere rule, 3 labelled)."""
+    if name == "real_scenes":
+        return "reads", _real_scene_items(root, limit)
     kind, _, split = name.rpartition("_")
     if split not in ("dev", "holdout"):
         raise SystemExit(f"set {name!r}: expected a name ending in _dev or _holdout")
@@ -253,7 +288,7 @@ def resolve_set(name: str, root: Path, limit: int | None = None):
         return "scenes", _ccpd_samples([root / "ccpd" / split, root / "ccpd_green" / split], limit)
     if kind == "crops":
         return "crops", _crop_items(root, split, limit)
-    raise SystemExit(f"unknown set {name!r} (ccpd_*, ccpd_green_*, ccpd_all_*, crops_*)")
+    raise SystemExit(f"unknown set {name!r} (ccpd_*, ccpd_green_*, ccpd_all_*, crops_*, real_scenes)")
 
 
 # ---------------------------------------------------------------- report
@@ -291,6 +326,14 @@ def print_report(results: dict, console=None) -> None:
                       pct(kinds.get("green8", {}).get("acc")), str(m["ms_per_crop"]))
         console.print(t)
     for name, m in results["sets"].items():
+        if "read_acc" in m:
+            t = Table(title=f"{name}: reads (labelled read right: {pct(m['read_acc'])} %, {m['ms_per_image']} ms/img)")
+            for c in ("image", "label", "reads"):
+                t.add_column(c)
+            for r in m["reads"]:
+                t.add_row(r["image"], r["label"] or "", " ".join(r["reads"]) or "—")
+            console.print(t)
+            continue
         conf = (m.get("recognition") or m).get("confusions") or []
         if conf:
             t = Table(title=f"Top confusions: {name}")
@@ -313,7 +356,8 @@ def run(weights: str | None, sets: list[str], root: Path, limit: int | None = No
                "det_size": det_size, "det_threshold": det_threshold, "sets": {}}
     for name in sets:
         kind, items = resolve_set(name, root, limit)
-        results["sets"][name] = evaluate_scenes(rec, items) if kind == "scenes" else evaluate_crops(rec, items)
+        fn = {"scenes": evaluate_scenes, "crops": evaluate_crops, "reads": evaluate_reads}[kind]
+        results["sets"][name] = fn(rec, items)
     return results
 
 
@@ -329,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipelines.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", help="weights file (default: the shipped alprd weights)")
     ap.add_argument("--sets", default="ccpd_holdout,ccpd_green_holdout,crops_holdout",
-                    help="comma-separated: ccpd_{dev,holdout}, ccpd_green_{dev,holdout}, ccpd_all_*, crops_{dev,holdout}")
+                    help="comma-separated: ccpd_{dev,holdout}, ccpd_green_{dev,holdout}, ccpd_all_*, crops_{dev,holdout}, real_scenes")
     ap.add_argument("--data", help="shared data folder (default: ../shared/data or $ALPRD_DATA)")
     ap.add_argument("--limit", type=int, help="at most N images per set")
     ap.add_argument("--device", default="cpu")

@@ -3,7 +3,8 @@ focal loss on the corner score maps, and CTC for RSNet.
 
 Detection, on the positive cells of the effective regions (pipelines.targets):
 
-- localisation  1 − Conf, Conf = mean over the 4 corners of exp(−‖p−g‖² / 2σ²), σ = κ·√(GT area):
+- localisation  1 − Conf, Conf = mean over the 4 corners of exp(−‖p−g‖² / 2σ²), σ = κ·√(GT area)
+                (at least sigma_min pixels):
   the Gaussian score, the same quantity the score maps learn to predict;
 - centre        ‖centre(p) − centre(g)‖² / diag(g)²: pulls a displaced quad back as a whole;
 - shape         CIoU-style on the bounding rectangles: (1 − IoU) + α·v, v the aspect-ratio gap;
@@ -37,7 +38,8 @@ from alprd.model.charset import BLANK
 
 @dataclass(frozen=True)
 class DetLossConfig:
-    sigma_ratio: float = 0.12     # κ: σ = κ·√(GT quad area)
+    sigma_ratio: float = 0.12     # κ: σ = max(κ·√(GT quad area), sigma_min)
+    sigma_min: float = 1.5        # view px: a 16 px plate may not ask for sub-pixel corners
     w_loc: float = 1.0
     w_centre: float = 1.0
     w_shape: float = 1.0
@@ -72,8 +74,8 @@ def gaussian_scores(pred: torch.Tensor, gt: torch.Tensor, sigma: torch.Tensor) -
     return torch.exp(-d2 / (2 * sigma.pow(2)[:, None]))
 
 
-def plate_sigma(gt: torch.Tensor, ratio: float) -> torch.Tensor:
-    return ratio * quad_area(gt).clamp(min=1.0).sqrt()
+def plate_sigma(gt: torch.Tensor, ratio: float, sigma_min: float = 1.5) -> torch.Tensor:
+    return (ratio * quad_area(gt).clamp(min=1.0).sqrt()).clamp(min=sigma_min)
 
 
 # ---------------------------------------------------------------- MG loss terms (per cell)
@@ -120,7 +122,7 @@ def detection_loss(logits: torch.Tensor, targets: dict[str, torch.Tensor],
     """logits: B×12×h×w (DSNet.forward_logits); targets: batched pipelines.targets maps
     (mask B×h×w, corners B×h×w×4×2, offsets B×h×w×8, weight B×h×w).
 
-    Returns (total loss, {term: float}, extras) where extras holds per-positive tensors used by the
+    Returns (total loss, {term: detached 0-d tensor}, extras) where extras holds per-positive tensors used by the
     joint stage (predicted corners, GT corners, Gaussian scores, flat cell index)."""
     cfg = cfg or DetLossConfig()
     b, _, h, w = logits.shape
@@ -142,7 +144,7 @@ def detection_loss(logits: torch.Tensor, targets: dict[str, torch.Tensor],
         cell_c = centres.expand(b, h, w, 2)[pos]
         pred = geometry.decode_offsets(t_pred, cell_c, cfg.z)    # N×4×2
         gt = targets["corners"][pos]
-        sigma = plate_sigma(gt, cfg.sigma_ratio)
+        sigma = plate_sigma(gt, cfg.sigma_ratio, cfg.sigma_min)
         mg = mg_terms(pred, gt, sigma)
         for name in ("loc", "centre", "shape", "disp"):
             terms[name] = (mg[name] * weight).sum() / n_plates
@@ -161,7 +163,7 @@ def detection_loss(logits: torch.Tensor, targets: dict[str, torch.Tensor],
 
     total = (cfg.w_loc * terms["loc"] + cfg.w_centre * terms["centre"] + cfg.w_shape * terms["shape"]
              + cfg.w_disp * terms["disp"] + cfg.w_offset * terms["offset"] + cfg.w_score * terms["score"])
-    return total, {k: float(v.detach()) for k, v in terms.items()}, extras
+    return total, {k: v.detach() for k, v in terms.items()}, extras
 
 
 # ---------------------------------------------------------------- recognition loss

@@ -265,18 +265,20 @@ class Trainer:
         pred = geometry.decode_offsets(t, centres, self.det_cfg.z)
         min_g = self.cfg["joint"]["pred_min_gauss"]
         if min_g > 0:
-            g = gaussian_scores(pred.detach(), gt, plate_sigma(gt, self.det_cfg.sigma_ratio)).mean(-1)
+            g = gaussian_scores(pred.detach(), gt, plate_sigma(gt, self.det_cfg.sigma_ratio, self.det_cfg.sigma_min)).mean(-1)
             pred = torch.where((g >= min_g)[:, None, None], pred, gt)
         return torch.where(sel.any(1)[:, None, None], pred, gt)
 
-    def train_step(self, batch: dict) -> dict[str, float]:
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One optimiser step; the loss terms come back as detached device tensors (no host sync
+        per step: they are summed on the device and read at log time)."""
         dev = self.device
-        terms: dict[str, float] = {}
+        terms: dict[str, torch.Tensor] = {}
         with torch.autocast(dev.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             if self.stage == "rec":
                 x = TD.to_input(batch["images"], dev)
                 loss = ctc_loss(self.fwd_rs(x), batch["labels"], batch["label_lengths"])
-                terms["ctc"] = float(loss.detach())
+                terms["ctc"] = loss.detach()
             else:
                 x = TD.to_input(batch["images"], dev, self.channels_last)
                 tg = {k: batch[k].to(dev, non_blocking=True) for k in ("mask", "corners", "offsets", "weight")}
@@ -289,17 +291,17 @@ class Trainer:
                     crops = geometry.warp_plates_torch(x.float(), corners, batch["plate_owner"].to(dev))
                     rl = ctc_loss(self.fwd_rs(crops), batch["labels"], batch["label_lengths"])
                     loss = loss + j["rec_weight"] * rl
-                    terms["ctc"] = float(rl.detach())
+                    terms["ctc"] = rl.detach()
         self.opt.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg["optim"]["grad_clip"]:
             self.scaler.unscale_(self.opt)
             params = [p for n in self.train_nets for p in n.parameters()]
-            terms["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.cfg["optim"]["grad_clip"]))
+            terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, self.cfg["optim"]["grad_clip"])
         self.scaler.step(self.opt)
         self.scaler.update()
         self.sched.step()
-        terms["loss"] = float(loss.detach())
+        terms["loss"] = loss.detach()
         return terms
 
     # ------------------------------------------------------------ validation
@@ -319,7 +321,8 @@ class Trainer:
                     m[f"val/crops/{k}"] = v
             else:
                 scenes = [s for spec in TD.for_stage(c["data"]["val"], self.stage) for s in TD.val_scenes(spec, c["det_size"], vf)]
-                g = V.mean_gauss(self.dsnet, scenes, c["det_size"], self.device, self.tgt_cfg, self.det_cfg.sigma_ratio)
+                g = V.mean_gauss(self.dsnet, scenes, c["det_size"], self.device, self.tgt_cfg,
+                                 self.det_cfg.sigma_ratio, self.det_cfg.sigma_min)
                 m["val/mean_gauss"] = g["mean_gauss"]
                 m["val/switch_ready"] = g["mean_gauss"] >= c["joint"]["switch_threshold"]
                 e2e = V.end_to_end(self.dsnet, self.rsnet, V.as_samples(scenes, "val"), str(self.device),
@@ -365,7 +368,7 @@ class Trainer:
             n.train()
         t_start, t_log, s_log = time.time(), time.time(), self.step
         elapsed0 = self.elapsed
-        acc: dict[str, float] = {}
+        acc: dict[str, torch.Tensor] = {}
         n_acc = 0
         status = "finished"
         if self.step >= c["steps"]:
@@ -380,13 +383,13 @@ class Trainer:
                 self.step += 1
                 self.elapsed = elapsed0 + time.time() - t_start
                 for k, v in terms.items():
-                    acc[k] = acc.get(k, 0.0) + v
+                    acc[k] = acc[k] + v if k in acc else v.float().clone()
                 n_acc += 1
                 if self.step % c["log_every"] == 0 or self.step == c["steps"]:
                     now = time.time()
                     rec = {"kind": "train", "step": self.step, "lr": self.sched.get_last_lr()[0],
                            "steps_per_s": round((self.step - s_log) / max(now - t_log, 1e-9), 3),
-                           "time_s": round(self.elapsed, 1), **{k: round(v / n_acc, 5) for k, v in acc.items()}}
+                           "time_s": round(self.elapsed, 1), **{k: round(float(v) / n_acc, 5) for k, v in acc.items()}}
                     log(rec)
                     info = f"loss {rec['loss']:.4f} · {rec['steps_per_s']:.2f} it/s"
                     progress.update(task, completed=self.step, info=info)

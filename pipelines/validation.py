@@ -48,7 +48,7 @@ def crop_metrics(rsnet, items: list[tuple[str, np.ndarray, str]], device: torch.
 
 @torch.no_grad()
 def mean_gauss(dsnet, scenes: list, size: int, device: torch.device, target_cfg: TargetConfig,
-               sigma_ratio: float, batch: int = 16) -> dict:
+               sigma_ratio: float, sigma_min: float = 1.5, batch: int = 16) -> dict:
     """Mean Gaussian score of the predicted corners (best-scoring positive cell per GT plate)."""
     dsnet.eval()
     g = size // target_cfg.stride
@@ -69,7 +69,7 @@ def mean_gauss(dsnet, scenes: list, size: int, device: torch.device, target_cfg:
                 yx = divmod(int(torch.argmax(c)), g)
                 pred = geometry.decode_offsets(o[4:, yx[0], yx[1]], centres[yx], target_cfg.z)[None]
                 gt = torch.from_numpy(quads[k])[None]
-                scores.append(float(gaussian_scores(pred, gt, plate_sigma(gt, sigma_ratio)).mean()))
+                scores.append(float(gaussian_scores(pred, gt, plate_sigma(gt, sigma_ratio, sigma_min)).mean()))
     return {"mean_gauss": round(float(np.mean(scores)), 4) if scores else 0.0, "plates": len(scores)}
 
 

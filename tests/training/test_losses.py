@@ -67,7 +67,7 @@ def _det_case(err: float):
 def test_detection_loss_perfect_and_growing():
     logits, tt = _det_case(0.0)
     total, terms, extras = detection_loss(logits, tt)
-    assert total < 1e-4 and all(abs(v) < 1e-4 for v in terms.values()), terms
+    assert total < 1e-4 and all(abs(float(v)) < 1e-4 for v in terms.values()), terms
     assert torch.allclose(extras["gauss"], torch.ones_like(extras["gauss"]))
     prev = 0.0
     for e in (2.0, 6.0, 15.0):
