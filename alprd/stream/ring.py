@@ -23,6 +23,7 @@ Attaching processes must not let multiprocessing's resource tracker adopt the se
 from __future__ import annotations
 
 import logging
+import itertools
 import os
 import re
 import sys
@@ -55,6 +56,9 @@ class FrameRef:
     slot: int
     shape: tuple[int, ...]
     shm_name: str
+
+
+_GENERATIONS = itertools.count(1)
 
 
 def _align(n: int) -> int:
@@ -175,7 +179,7 @@ class FrameRing:
         old = self._seg
         if old is not None:
             self.dropped += int(np.count_nonzero(old.hdr["seq"] != old.hdr["read_seq"]))
-        self._generation += 1
+        self._generation = next(_GENERATIONS)  # process-wide: two rings of one camera never share a name
         self._seg = _Segment.create(segment_name(self.camera_id, self._generation), self.slots, nbytes)
         self.written = 0
         log.debug("%s: ring %s, %d slots of %d bytes", self.camera_id, self._seg.name, self.slots, nbytes)
