@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import warnings
 from pathlib import Path
 
 import torch
@@ -33,7 +34,8 @@ def export_onnx(dsnet: DSNet, rsnet: RSNet, out_dir: str | Path, det_size: int =
 
 def _export(net, example, path: Path, axes: dict, iname: str, oname: str) -> None:
     tmp = path.with_suffix(".onnx.tmp")
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # tracer notes about shape checks that are static here
         torch.onnx.export(net, (example,), str(tmp), input_names=[iname], output_names=[oname],
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False)
     tmp.replace(path)   # atomic: a concurrent reader never sees half a file
