@@ -183,11 +183,13 @@ def evaluate_scenes(recognizer, samples: Iterable[Sample]) -> dict:
 
 
 def prepare_crop(image: np.ndarray) -> np.ndarray:
-    """A real plate crop (any size) → the recogniser's 144×48 input (the crops are already tight)."""
-    from alprd.model.geometry import PLATE_SIZE
+    """A real plate crop (any size, already tight) → the recogniser's 144×48 input, rectified by
+    geometry.warp_plate from the image's own corners: the same resampling serving applies to a
+    detected plate and pipelines.datasets.CropDataset to the training crops."""
+    from alprd.model.geometry import warp_plate
 
-    interp = cv2.INTER_AREA if image.shape[1] > PLATE_SIZE[0] else cv2.INTER_LINEAR
-    return cv2.resize(image, PLATE_SIZE, interpolation=interp)
+    h, w = image.shape[:2]
+    return warp_plate(image, np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32))
 
 
 def evaluate_crops(recognizer, crops: Iterable[tuple[str, np.ndarray, str]], batch: int = 64) -> dict:

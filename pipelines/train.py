@@ -135,6 +135,21 @@ def atomic_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _worker_init(worker_id: int) -> None:
+    """DataLoader workers: single-threaded OpenCV/torch (pipelines.datasets.worker_init_fn), and
+    deaf to Ctrl-C, so that the main process can finish the step and write its checkpoint."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        from pipelines.datasets import worker_init_fn
+    except ImportError:
+        import cv2
+
+        cv2.setNumThreads(1)
+        torch.set_num_threads(1)
+    else:
+        worker_init_fn(worker_id)
+
+
 # ---------------------------------------------------------------- the trainer
 
 class Trainer:
@@ -232,17 +247,13 @@ class Trainer:
         mix = TD.Mixture(sources, [s.get("weight", 1.0) for s in specs], seed=c["seed"])
         ds = TD.RecTrainSet(mix) if self.stage == "rec" else TD.DetTrainSet(mix, c["det_size"], self.tgt_cfg)
         b = c["batch_size"]
-        try:
-            from pipelines.datasets import worker_init_fn
-        except ImportError:
-            worker_init_fn = None
         w = int(c["workers"])
         return torch.utils.data.DataLoader(
             ds, batch_size=b, sampler=TD.StepSampler(self.step * b, c["steps"] * b), num_workers=w,
             collate_fn=TD.collate_rec if self.stage == "rec" else TD.collate_det,
             pin_memory=self.device.type == "cuda", drop_last=True, persistent_workers=w > 0,
             generator=torch.Generator().manual_seed(c["seed"]),   # keeps the global RNG (dropout) resumable
-            prefetch_factor=c["prefetch"] if w > 0 else None, worker_init_fn=worker_init_fn if w > 0 else None)
+            prefetch_factor=c["prefetch"] if w > 0 else None, worker_init_fn=_worker_init if w > 0 else None)
 
     # ------------------------------------------------------------ one step
     def rec_corners(self, batch: dict, logits: torch.Tensor, extras: dict) -> torch.Tensor:
