@@ -80,6 +80,10 @@ class BusSink:
         except queue.Full:
             self.dropped += 1
 
+    def metrics(self) -> dict:
+        """Figures for the fan-out's status (stats.json, Prometheus)."""
+        return {"sent": self.sent, "queue_dropped": self.dropped, "bus_queued": self._q.qsize()}
+
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued event was handed to libzmq (not: received by anyone)."""
         if self._closed or not self._thread.is_alive():

@@ -35,6 +35,7 @@ class _SinkWorker:
         self.queue: queue.Queue = queue.Queue(maxsize)
         self.stats = SinkStats()
         self._pending = 0  # accepted and not yet handed to the sink
+        self._busy_since: float | None = None  # enqueue time of the event in the sink's hands
         self._cond = threading.Condition()
         self._failing = False
         self.thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
@@ -45,7 +46,7 @@ class _SinkWorker:
             self._pending += 1
         while True:
             try:
-                self.queue.put_nowait(event)
+                self.queue.put_nowait((time.monotonic(), event))
                 return
             except queue.Full:
                 try:
@@ -65,6 +66,7 @@ class _SinkWorker:
             item = self.queue.get()
             if item is _STOP:
                 return
+            self._busy_since, item = item
             try:
                 self.sink.publish(item)
                 self.stats.published += 1
@@ -78,9 +80,18 @@ class _SinkWorker:
                               self.name, type(exc).__name__, exc)
                     self._failing = True
             finally:
+                self._busy_since = None
                 with self._cond:
                     self._pending -= 1
                     self._cond.notify_all()
+
+    def backlog(self, now: float | None = None) -> tuple[int, float]:
+        """(events accepted and not yet handed over, age in s of the oldest of them)."""
+        now = time.monotonic() if now is None else now
+        with self.queue.mutex:
+            head = self.queue.queue[0] if self.queue.queue else None
+        oldest = [t for t in (self._busy_since, head[0] if isinstance(head, tuple) else None) if t is not None]
+        return self._pending, (now - min(oldest)) if oldest else 0.0
 
     def wait_idle(self, deadline: float) -> bool:
         with self._cond:
@@ -113,6 +124,27 @@ class FanoutSink:
     @property
     def stats(self) -> dict[str, SinkStats]:
         return {w.name: w.stats for w in self._workers}
+
+    def status(self) -> dict[str, dict]:
+        """Per sink: published/failed/dropped, queued (waiting in the fan-out) and lag_s (age of
+        the oldest of them), merged with the sink's own metrics() when it has one (the SQL sink:
+        its spool's backlog)."""
+        now = time.monotonic()
+        out = {}
+        for w in self._workers:
+            queued, lag = w.backlog(now)
+            d = {**vars(w.stats), "queued": queued, "lag_s": round(lag, 3)}
+            own = getattr(w.sink, "metrics", None)
+            if callable(own):
+                try:
+                    extra = dict(own())
+                except Exception:  # noqa: BLE001 - figures must never break the daemon
+                    log.debug("sink %s: metrics() failed", w.name, exc_info=True)
+                    extra = {}
+                d["lag_s"] = round(max(lag, float(extra.pop("lag_s", 0.0))), 3)
+                d.update(extra)
+            out[w.name] = d
+        return out
 
     def publish(self, event: PlateEvent) -> None:
         if self._closed:

@@ -146,7 +146,11 @@ class SqlSink:
         self._host = socket.gethostname()
         self._next_purge = 0.0
         self._spool_failing = False
+        # since when events wait in the spool (for the lag metric); None while caught up
+        self._behind_since: float | None = None
         pending = self.spool.pending_bytes()
+        if pending:
+            self._behind_since = time.monotonic()
         if pending:
             log.info("SQL sink: replaying %d spooled bytes from %s", pending, self.spool.dir)
         self._thread = threading.Thread(target=self._run, name="sql-sink", daemon=True)
@@ -175,6 +179,7 @@ class SqlSink:
     def publish(self, event: PlateEvent) -> None:
         if event.kind != "plate.final" and not self.cfg.store_reads:
             return
+        caught_up = not self.pending()
         try:
             self.spool.append([event.to_json()])
         except (OSError, SpoolError) as exc:
@@ -186,6 +191,8 @@ class SqlSink:
         if self._spool_failing:
             log.info("SQL sink: spooling works again (%d events dropped)", self.dropped)
             self._spool_failing = False
+        if caught_up or self._behind_since is None:
+            self._behind_since = time.monotonic()
         with self._cv:
             self._cv.notify_all()
 
@@ -220,6 +227,14 @@ class SqlSink:
 
     def pending(self) -> bool:
         return self.spool.acked < self.spool.end
+
+    def metrics(self) -> dict:
+        """Figures for the fan-out's status (stats.json, Prometheus): the spool's backlog."""
+        behind = self._behind_since
+        pending = self.pending()
+        return {"spool_bytes": self.spool.pending_bytes(), "available": int(self.available),
+                "written": self.written, "rejected": self.rejected, "spool_dropped": self.dropped,
+                "lag_s": (time.monotonic() - behind) if pending and behind is not None else 0.0}
 
     # --- writer thread -------------------------------------------------------------------------
     def _wait(self, seconds: float, until=lambda: False) -> None:
@@ -287,6 +302,8 @@ class SqlSink:
                 backoff = min(backoff * 2, self.cfg.retry_max_s)
                 continue
             self.spool.ack(end)
+            if not self.pending():
+                self._behind_since = None
             cursor, batch, backoff = end, None, 0.25
             self._set_available(True)
             with self._cv:
