@@ -6,7 +6,10 @@ and the event goes on without a crop: a full disk must not cost events.
 
 Retention (storage.crop_retention_days, storage.crop_max_mb) is applied by prune(), which the
 daemon calls at start and then about hourly: whole day folders older than the retention go
-first, then the oldest files until the total fits the size cap.
+first, then the oldest files (oldest day first) until the total fits the size cap. Between two
+prunes the store counts the bytes it writes; once a size cap is passed it prunes at once, down to
+90 % of the cap, so a busy hour cannot overrun it and pruning does not run on every crop.
+The total (bytes, files) is kept for metrics.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import dataclasses
 import logging
 import os
 import shutil
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,7 +36,11 @@ class CropStore:
         self.max_bytes = int(max_mb * 1024 * 1024) if max_mb else None
         self.saved = 0
         self.failed = 0
+        self.removed = 0          # files deleted by retention
+        self.bytes = 0            # on disk under root, as of the latest prune plus what was saved since
+        self.files = 0
         self._failing = False
+        self._pruner: threading.Thread | None = None
 
     def path_for(self, event: PlateEvent) -> Path:
         day = event.last_seen.astimezone(timezone.utc).strftime("%Y-%m-%d")
@@ -61,14 +69,36 @@ class CropStore:
                 pass
             return event
         if self._failing:
-            log.info("saving crops under %s again", self.root)
+            log.info("saving crops under %s again (%d failed meanwhile)", self.root, self.failed)
             self._failing = False
         self.saved += 1
+        self.bytes += len(jpeg)
+        self.files += 1
+        if self.max_bytes is not None and self.bytes > self.max_bytes:
+            self.prune_async(target=int(self.max_bytes * 0.9))
         return dataclasses.replace(event, crop_path=str(path))
+
+    def status(self) -> dict:
+        return {"saved": self.saved, "failed": self.failed, "removed": self.removed,
+                "bytes": self.bytes, "files": self.files, "failing": self._failing}
+
+    def prune_async(self, target: int | None = None) -> bool:
+        """Prune in a background thread (walking months of crops must not hold up the daemon's
+        loop); target = a size to prune down to instead of the full retention. False if one runs."""
+        if self._pruner is not None and self._pruner.is_alive():
+            return False
+        work = self.prune if target is None else (lambda: self._prune_size(target))
+        self._pruner = threading.Thread(target=work, name="crop-retention", daemon=True)
+        self._pruner.start()
+        return True
+
+    def wait_pruned(self, timeout: float | None = None) -> None:
+        if self._pruner is not None:
+            self._pruner.join(timeout)
 
     def prune(self, now: float | None = None) -> int:
         """Apply the retention limits; returns how many files were removed."""
-        if not self.root.is_dir() or (self.retention_days is None and self.max_bytes is None):
+        if not self.root.is_dir():
             return 0
         removed = 0
         try:
@@ -82,20 +112,42 @@ class CropStore:
                     if end_of_day < cutoff:
                         removed += sum(1 for _ in day.glob("*.jpg"))
                         shutil.rmtree(day, ignore_errors=True)
-            if self.max_bytes is not None:
-                files = [(p.stat().st_mtime, p.stat().st_size, p) for p in self.root.glob("*/*.jpg")]
-                total = sum(size for _, size, _ in files)
-                for _, size, p in sorted(files):
-                    if total <= self.max_bytes:
+        except OSError as exc:
+            log.warning("crop retention under %s failed: %s", self.root, exc)
+        self.removed += removed
+        if removed:
+            log.info("crop retention removed %d files older than %g days", removed, self.retention_days)
+        return removed + self._prune_size(self.max_bytes)
+
+    def _prune_size(self, target: int | None) -> int:
+        """Count what is on disk; delete the oldest files until the total is at most target."""
+        removed = 0
+        try:
+            files = []
+            for p in self.root.glob("*/*.jpg"):
+                try:
+                    st = p.stat()
+                except FileNotFoundError:
+                    continue
+                files.append((p.parent.name, st.st_mtime, st.st_size, p))
+            total = sum(f[2] for f in files)
+            count = len(files)
+            if target is not None:
+                for _, _, size, p in sorted(files):
+                    if total <= target:
                         break
                     p.unlink(missing_ok=True)
                     total -= size
+                    count -= 1
                     removed += 1
                 for day in self.root.iterdir():
                     if day.is_dir() and not any(day.iterdir()):
                         day.rmdir()
+            self.bytes, self.files = total, count
         except OSError as exc:
             log.warning("crop retention under %s failed: %s", self.root, exc)
+        self.removed += removed
         if removed:
-            log.info("crop retention removed %d files", removed)
+            log.info("crop retention removed %d files to stay under %.0f MB", removed,
+                     (self.max_bytes or 0) / 1024 / 1024)
         return removed
