@@ -126,7 +126,7 @@ class StorageConfig(_Model):
 class MetricsConfig(_Model):
     enabled: bool = False
     bind: str = "127.0.0.1"
-    port: int = Field(default=9108, ge=1, le=65535)
+    port: int = Field(default=9108, ge=0, le=65535, description="0 = any free port (see stats.json)")
 
 
 class AppConfig(_Model):

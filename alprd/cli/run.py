@@ -59,7 +59,7 @@ def run(args) -> int:
     log.info("configuration %s", path)
     try:
         daemon = Daemon(cfg, pace_files=False if args.no_pace else None,
-                        exit_when_sources_end=not args.keep_running)
+                        exit_when_sources_end=not args.keep_running, config_path=path)
         return daemon.run()
     except SinkStartError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -13,7 +13,8 @@ Three parts, so each is testable alone:
   skipped); one ("results", ...) message per batch goes back, accounting for every descriptor
   received, so the main process knows exactly what is in flight.
 
-Messages: in ``("frames", [FrameRef, ...])`` and ``("stop",)``; out ``("ready", info)`` once the
+Messages: in ``("frames", [FrameRef, ...])``, ``("cameras", [CameraConfig, ...])`` (the camera
+list after a configuration reload: ROIs and polygons) and ``("stop",)``; out ``("ready", info)`` once the
 model is loaded, ``("results", [FrameResult, ...], n_refs, stats)`` per batch.
 """
 from __future__ import annotations
@@ -218,6 +219,8 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
                         if stale and not len(batcher):  # account for them now: nothing to batch
                             _run_batch(channel, engine, [], stale)
                             stale = {}
+                    elif msg[0] == "cameras":  # a reload changed the camera list
+                        engine.geometry = {c.id: CameraGeometry.from_config(c) for c in msg[1]}
                     elif msg[0] == "stop":
                         stopping = True
             now = time.monotonic()

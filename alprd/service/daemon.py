@@ -13,6 +13,11 @@ its end): the supervisor stops the children in reverse start order — the decod
 the worker once every waiting frame has been processed — then every open track is closed as a
 final event, the sinks are flushed and closed, and run() returns 0. A second signal skips the
 drain (children are killed) but tracks and sinks are still flushed.
+
+Service duties (docs/service.md): sd_notify through ServiceNotifier (READY once frames come back,
+STATUS, WATCHDOG only while healthy), the Prometheus endpoint (service/metrics.py, reading the
+same snapshot as stats.json), SIGHUP reloads of the camera list (service/reload.py), crop
+retention in a background thread.
 """
 from __future__ import annotations
 
@@ -25,11 +30,13 @@ import time
 from collections import deque
 from pathlib import Path
 
-from alprd.config import AppConfig, camera_fps
+from alprd.config import AppConfig, CameraConfig, camera_fps
 from alprd.events import PlateEvent
-from alprd.service import preflight, runstats
+from alprd.service import preflight, reload, runstats
 from alprd.service.crops import CropStore
-from alprd.service.supervisor import FATAL, FINISHED, ProcessSpec, RestartPolicy, Supervisor
+from alprd.service.sdnotify import ServiceNotifier
+from alprd.service.supervisor import (FATAL, FINISHED, RUNNING, STOPPING, ProcessSpec, RestartPolicy,
+                                      Supervisor)
 from alprd.sinks.fanout import FanoutSink
 from alprd.track.router import TrackRouter
 
@@ -38,6 +45,7 @@ log = logging.getLogger(__name__)
 WORKER = "worker"
 STATS_INTERVAL_S = 5.0
 PRUNE_INTERVAL_S = 3600.0
+STALL_S = 60.0  # a worker holding frames this long without answering is stuck (no watchdog: reported only)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,25 +75,15 @@ def worker_main(channel, **kwargs) -> int:
     return run_worker(channel, **kwargs)
 
 
-def _systemd_notifier():
-    """(Notifier, watchdog interval) under systemd (Type=notify), else (None, None)."""
-    try:
-        from alprd.service.sdnotify import Notifier, watchdog_interval_s
-    except ImportError:  # pragma: no cover - the service module is optional
-        return None, None
-    notifier = Notifier()
-    if not notifier.enabled:
-        return None, None
-    return notifier, watchdog_interval_s()
-
-
 # ---------------------------------------------------------------------------------------------
 
 
 class Daemon:
     def __init__(self, cfg: AppConfig, *, sinks: list | None = None, pace_files: bool | None = None,
-                 exit_when_sources_end: bool = True, stats_path: str | os.PathLike | None = None) -> None:
+                 exit_when_sources_end: bool = True, stats_path: str | os.PathLike | None = None,
+                 config_path: str | os.PathLike | None = None) -> None:
         self.cfg = cfg
+        self.config_path = config_path  # what SIGHUP re-reads
         self.cameras = [preflight.resolved_camera(c) for c in cfg.cameras if c.enabled]
         self.pace_files = pace_files
         self.exit_when_sources_end = exit_when_sources_end
@@ -107,9 +105,22 @@ class Daemon:
         self._decoder_stats: dict[str, object] = {}
         self._t0 = time.monotonic()
         self._t_running: float | None = None  # when every child was started (model loaded)
-        self._next_tick = self._next_stats = self._next_prune = self._next_watchdog = 0.0
+        self._next_tick = self._next_stats = self._next_prune = 0.0
         self.exit_code = 0
-        self.notifier, self._watchdog_s = _systemd_notifier()
+        self.notify = ServiceNotifier(ready_grace_s=cfg.defaults.open_timeout_s + 10.0)
+        # Health: a worker that holds frames without answering for stall_s is stuck; with a
+        # systemd watchdog that is one WatchdogSec (pings stop, systemd restarts the service).
+        self.stall_s = 2 * self.notify.watchdog_s if self.notify.watchdog_s else STALL_S
+        self._progress_at = time.monotonic()  # latest results, or when frames went in flight
+        self._worker_down_since: float | None = time.monotonic()
+        self._unhealthy: str | None = None
+        self.state = "starting"
+        self._retiring: set[str] = set()           # cameras removed by a reload, draining
+        self._adding: list[CameraConfig] = []      # cameras waiting for their id to be free
+        self.reloads = {"ok": 0, "failed": 0}
+        self._rate_mark: tuple[float, dict[str, int]] = (time.monotonic(), {})
+        self._fps: dict[str, float] = {}
+        self.metrics = None
 
     # -- assembly ------------------------------------------------------------------------------
     def specs(self) -> list[ProcessSpec]:
@@ -117,21 +128,24 @@ class Daemon:
 
         cfg = self.cfg
         specs = [ProcessSpec(
-            WORKER, worker_main,
-            kwargs=dict(inference=cfg.inference, cameras=self.cameras, crops=cfg.storage.crops),
+            WORKER, worker_main,  # kwargs built at each start: a restart sees reloaded cameras
+            kwargs=lambda: dict(inference=cfg.inference, cameras=list(self.cameras), crops=cfg.storage.crops),
             restart=RestartPolicy("always", 1.0, 30.0), stop_timeout_s=30.0,
             torch_threads=cfg.inference.threads, ready_to_stop=self._drained, wait_ready=True)]
-        d = cfg.defaults
-        for cam in self.cameras:
-            stats = DecoderStats()
-            self._decoder_stats[cam.id] = stats
-            specs.append(ProcessSpec(
-                f"decoder:{cam.id}", decoder_main,
-                kwargs=dict(camera=cam, defaults=d, fps=camera_fps(cfg, cam), stats=stats,
-                            realtime=self.pace_files),
-                restart=RestartPolicy("on-failure", d.reconnect_min_s, d.reconnect_max_s),
-                stop_timeout_s=max(d.open_timeout_s, d.read_timeout_s) + 5.0))
-        return specs
+        return specs + [self._decoder_spec(cam) for cam in self.cameras]
+
+    def _decoder_spec(self, cam: CameraConfig) -> ProcessSpec:
+        from alprd.stream.decoder import DecoderStats
+
+        d = self.cfg.defaults
+        stats = DecoderStats()
+        self._decoder_stats[cam.id] = stats
+        return ProcessSpec(
+            f"decoder:{cam.id}", decoder_main,
+            kwargs=dict(camera=cam, defaults=d, fps=camera_fps(self.cfg, cam), stats=stats,
+                        realtime=self.pace_files),
+            restart=RestartPolicy("on-failure", d.reconnect_min_s, d.reconnect_max_s),
+            stop_timeout_s=max(d.open_timeout_s, d.read_timeout_s) + 5.0)
 
     # -- running -------------------------------------------------------------------------------
     def run(self) -> int:
@@ -148,19 +162,21 @@ class Daemon:
         previous = self._install_signal_handlers()
         log.info("alprd starting: %d camera(s), sinks: %s", len(self.cameras),
                  ", ".join(getattr(s, "name", "?") for s in self.fanout.sinks) or "none")
+        self._start_metrics()
+        self.notify.status(f"starting: loading the model, {len(self.cameras)} camera(s)")
         try:
             if self.sup.start_all(pump=self._step, abort=lambda: self._stop_reason is not None):
                 self._t_running = time.monotonic()
+                self.state = "running"
                 log.info("running")
-                if self.notifier is not None:
-                    self.notifier.ready(f"{len(self.cameras)} camera(s)")
+                self.notify.running(self._t_running)
                 while self._stop_reason is None:
                     self._step(0.2)
             elif self._stop_reason is None:
                 self._request_stop(self._fatal or "the inference worker did not start", code=1)
             log.info("stopping (%s)", self._stop_reason)
-            if self.notifier is not None:
-                self.notifier.stopping()
+            self.state = "stopping"
+            self.notify.stopping()
             self.sup.stop_all(pump=self._step)
         finally:
             self.sup.kill_all()  # only does anything on an error path
@@ -186,46 +202,46 @@ class Daemon:
             self._next_tick = now + 0.5
             self._expire_silent_cameras(now)
             self._check_sources()
+            self._progress_reload()
+            self._check_health(now)
+        self.notify.tick(now, healthy=self._unhealthy is None)
         if now >= self._next_stats:
             self._next_stats = now + STATS_INTERVAL_S
             self._write_stats()
-        if self._watchdog_s and now >= self._next_watchdog:
-            self._next_watchdog = now + self._watchdog_s
-            self.notifier.watchdog()
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_INTERVAL_S
-            self.crops.prune()
+            self.crops.prune_async()
 
     def _on_message(self, child, msg: tuple) -> None:
         kind = msg[0]
         if kind == "frame":
             ref = msg[1]
-            self.counters.frames_in += 1
-            self._last_frame[ref.camera_id] = (ref.timestamp, time.monotonic())
             q = self._pending.get(ref.camera_id)
             if q is None:
                 return
+            self.counters.frame_received(ref.camera_id)
+            self._last_frame[ref.camera_id] = (ref.timestamp, time.monotonic())
             q.append(ref)
             if len(q) > self._slots:  # its ring slot is being overwritten anyway
                 q.popleft()
-                self.counters.frames_dropped += 1
+                self.counters.frames_dropped_waiting(ref.camera_id)
         elif kind == "results":
             _, results, n_refs, stats = msg
+            self._progress_at = time.monotonic()
             self._inflight = max(0, self._inflight - n_refs)
             for cid, n in stats.get("refs_by_camera", {}).items():
                 if cid in self._inflight_by_cam:
                     self._inflight_by_cam[cid] = max(0, self._inflight_by_cam[cid] - n)
-            c = self.counters
-            c.frames_processed += len(results)
-            c.frames_stale += stats.get("stale", 0)
-            if results:
-                c.batches += 1
-            c.infer_s += stats.get("infer_s", 0.0)
+            self.counters.batch_done(results, stats)
             for result in results:
-                c.reads += len(result.reads)
-                self._publish(self.router.update(result))
+                if result.camera_id in self.router.trackers:
+                    self._publish(self.router.update(result))
+            if results and not self.notify.ready_sent:
+                log.info("frames are flowing")
+                self.notify.frames_flowing(self._status_line())
         elif kind == "ready" and child.name == WORKER:
             self._worker_ready = True
+            self._worker_down_since = None
             if not msg[1].get("trained", True):
                 log.warning("the model weights are untrained: frames are processed but no plate is read")
         else:
@@ -236,9 +252,10 @@ class Daemon:
         if child.name == WORKER:
             if change.kind == "exited":
                 self._worker_ready = False
+                self._worker_down_since = time.monotonic()
                 if self._inflight:
                     log.warning("%d frame(s) in flight were lost with the worker", self._inflight)
-                    self.counters.frames_lost += self._inflight
+                    self.counters.frames_lost_with_worker({k: v for k, v in self._inflight_by_cam.items() if v})
                 self._inflight = 0
                 self._inflight_by_cam = dict.fromkeys(self._inflight_by_cam, 0)
                 if child.state == FATAL:
@@ -270,6 +287,8 @@ class Daemon:
             batch.append(self._pending[cid].popleft())
             room -= 1
         if batch and self.sup.send(self.sup.child(WORKER), "frames", batch):
+            if not self._inflight:
+                self._progress_at = time.monotonic()  # the stall clock starts with the first frame out
             self._inflight += len(batch)
             for ref in batch:
                 self._inflight_by_cam[ref.camera_id] += 1
@@ -292,8 +311,87 @@ class Daemon:
 
     def _publish(self, events: list[PlateEvent]) -> None:
         for e in events:
-            self.counters.events[e.kind] = self.counters.events.get(e.kind, 0) + 1
+            self.counters.event(e)
             self.fanout.publish(e)
+
+    # -- health (what the watchdog pings stand for) --------------------------------------------
+    def _check_health(self, now: float) -> None:
+        why = None
+        if self._inflight and now - self._progress_at > self.stall_s:
+            why = (f"the inference worker has not answered for {now - self._progress_at:.0f} s "
+                   f"with {self._inflight} frame(s) in flight")
+        elif self._worker_down_since is not None and self._t_running is not None:
+            limit = self.sup.child(WORKER).spec.ready_timeout_s
+            if now - self._worker_down_since > limit:
+                why = f"the inference worker has not been ready for {now - self._worker_down_since:.0f} s"
+        if why and not self._unhealthy:
+            log.error("unhealthy: %s%s", why, "; withholding watchdog pings" if self.notify.watchdog_s else "")
+        elif self._unhealthy and not why:
+            log.info("healthy again")
+        self._unhealthy = why
+
+    # -- SIGHUP: reload the camera list (service/reload.py) ------------------------------------
+    def _reload(self) -> None:
+        if self.config_path is None:
+            log.warning("SIGHUP: no configuration file to reload (the daemon was started without one)")
+            return
+        self.notify.reloading()
+        new, error = reload.load(self.config_path)
+        if new is None:
+            self.reloads["failed"] += 1
+            log.error("reload failed, keeping the running configuration: %s", error)
+            self.notify.reloaded(f"reload failed, running configuration kept: {error}")
+            return
+        plan = reload.plan(self.cfg, new)
+        self.reloads["ok"] += 1
+        log.info("reloading %s: %s", self.config_path, plan.describe())
+        if plan.ignored:
+            log.warning("reload: changes to %s need a restart of alprd; not applied", ", ".join(plan.ignored))
+        self.cfg = reload.apply_cameras(self.cfg, new)
+        running = {c.id for c in self.cameras}
+        for cid in plan.remove + [c.id for c in plan.restart]:
+            self._adding = [c for c in self._adding if c.id != cid]  # added by a reload just before
+            if cid in running and cid not in self._retiring:
+                self._retire_camera(cid)
+        self._adding += [preflight.resolved_camera(c) for c in plan.add + plan.restart]
+        self._progress_reload()
+        self.notify.reloaded(self._status_line())
+
+    def _retire_camera(self, cid: str) -> None:
+        """Stop the camera's decoder; _progress_reload finishes once its frames are through."""
+        self.sup.request_stop(self.sup.child(f"decoder:{cid}"))
+        self._retiring.add(cid)
+
+    def _progress_reload(self) -> None:
+        if self._stop_reason is not None:
+            return  # stop_all stops every decoder; the final flush closes every track
+        for cid in sorted(self._retiring):
+            child = self.sup.child(f"decoder:{cid}")
+            if child.state in (RUNNING, STOPPING) or self._pending[cid] or self._inflight_by_cam[cid]:
+                continue  # still stopping, or its frames are still being processed
+            events = self.router.remove_camera(cid)
+            log.info("camera %s removed%s", cid, f"; closing {len(events)} open track(s)" if events else "")
+            self._publish(events)
+            self.sup.discard(child.name)
+            self._retiring.discard(cid)
+            for d in (self._pending, self._inflight_by_cam, self._last_frame, self._decoder_stats,
+                      self.counters.cameras, self._fps):
+                d.pop(cid, None)
+            self.cameras = [c for c in self.cameras if c.id != cid]
+        ready = [c for c in self._adding if c.id not in self._retiring]
+        if not ready:
+            return
+        self._adding = [c for c in self._adding if c.id in self._retiring]
+        for cam in ready:
+            self.cameras.append(cam)
+            self._pending[cam.id] = deque()
+            self._inflight_by_cam[cam.id] = 0
+            self.router.add_camera(cam.id)
+        # the worker learns ROIs and polygons before the first frame of a new camera reaches it
+        self.sup.send(self.sup.child(WORKER), "cameras", list(self.cameras))
+        for cam in ready:
+            self.sup.add(self._decoder_spec(cam))
+            log.info("camera %s added", cam.id)
 
     # -- stopping ------------------------------------------------------------------------------
     def _request_stop(self, reason: str, code: int = 0) -> None:
@@ -306,7 +404,8 @@ class Daemon:
         for signum in signals:
             name = signal.Signals(signum).name
             if signum == signal.SIGHUP:
-                log.warning("SIGHUP: reloading the configuration is not supported; restart alprd to apply changes")
+                if self._stop_reason is None:
+                    self._reload()
                 continue
             if self._stop_reason is None:
                 self._request_stop(f"{name} received")
@@ -331,10 +430,12 @@ class Daemon:
             ok = self.fanout.close(timeout=30.0)
             if not ok:
                 self.exit_code = self.exit_code or 1
+            self.state = "stopped"
             self._write_stats(final=True)
             self._log_summary()
-            if self.notifier is not None:
-                self.notifier.close()
+            if self.metrics is not None:
+                self.metrics.stop()
+            self.notify.close()
 
     def _install_signal_handlers(self):
         if threading.current_thread() is not threading.main_thread():
@@ -355,23 +456,84 @@ class Daemon:
         self._signals.append(signal.SIGTERM)
 
     # -- reporting -----------------------------------------------------------------------------
+    def _start_metrics(self) -> None:
+        m = self.cfg.metrics
+        if not m.enabled:
+            return
+        from alprd.service.metrics import MetricsServer
+
+        self.metrics = MetricsServer(self.stats, m.bind, m.port)
+        if not self.metrics.start():
+            self.metrics = None
+
     def stats(self) -> dict:
+        """The snapshot behind stats.json, the metrics endpoint and `alprd status`. Safe to call
+        from another thread (the metrics server's): it only reads."""
         now = time.monotonic()
+        decoders = {cid: s.snapshot() for cid, s in list(self._decoder_stats.items())}
+        children = {c.name: c for c in list(self.sup.children)}
+        cameras = {}
+        for cam in list(self.cameras):
+            cid = cam.id
+            c = self.counters.cameras.get(cid) or runstats.CameraCounters()
+            child = children.get(f"decoder:{cid}")
+            tracker = self.router.trackers.get(cid)
+            cameras[cid] = {**vars(c), "events": dict(c.events),
+                            "waiting": len(self._pending.get(cid, ())),
+                            "in_flight": self._inflight_by_cam.get(cid, 0),
+                            "open_tracks": tracker.open_tracks if tracker else 0,
+                            "fps": self._fps.get(cid, 0.0),
+                            "connected": bool(decoders.get(cid, {}).get("connected")),
+                            "state": "removing" if cid in self._retiring else (child.state if child else "?"),
+                            "url": _masked(cam.url)}
         return runstats.snapshot(
             self.counters, uptime_s=now - self._t0,
             running_s=now - self._t_running if self._t_running is not None else 0.0,
             open_tracks=self.router.open_tracks, restarts=self.sup.restarts,
-            decoders={cid: s.snapshot() for cid, s in self._decoder_stats.items()},
-            sinks={name: vars(s) for name, s in self.fanout.stats.items()},
-            crops={"saved": self.crops.saved, "failed": self.crops.failed})
+            decoders=decoders, sinks=self.fanout.status(), crops=self.crops.status(),
+            cameras=cameras, pid=os.getpid(), state=self.state,
+            healthy=self._unhealthy is None, health=self._unhealthy, in_flight=self._inflight,
+            recent_fps=round(sum(self._fps.values()), 3), reloads=dict(self.reloads),
+            metrics_url=self.metrics.url if self.metrics is not None else None,
+            config=str(self.config_path) if self.config_path else None,
+            written_at=time.time())
+
+    def _update_rates(self) -> None:
+        """Processed fps per camera over the latest stats interval."""
+        now = time.monotonic()
+        t, before = self._rate_mark
+        counts = {cid: c.processed for cid, c in list(self.counters.cameras.items())}
+        if now - t > 0:
+            self._fps = {cid: round((n - before.get(cid, 0)) / (now - t), 3) for cid, n in counts.items()}
+        self._rate_mark = (now, counts)
+
+    def _status_line(self) -> str:
+        """STATUS= text: what `systemctl status alprd` shows."""
+        up = [c.id for c in self.cameras if self._decoder_stats.get(c.id) is not None
+              and self._decoder_stats[c.id].connected]
+        down = [c.id for c in self.cameras if c.id not in up]
+        cams = f"{len(up)}/{len(self.cameras)} cameras up" + (f" (down: {', '.join(down[:5])}"
+                                                              f"{', ...' if len(down) > 5 else ''})" if down else "")
+        text = (f"{cams}, {sum(self._fps.values()):.1f} fps, {self.router.open_tracks} open tracks, "
+                f"{self.counters.events.get('plate.final', 0)} plates")
+        return f"UNHEALTHY: {self._unhealthy}; {text}" if self._unhealthy else text
 
     def _write_stats(self, final: bool = False) -> None:
+        if not final:
+            self._update_rates()
         data = self.stats()
         data["final"] = final
-        if self.notifier is not None and self._t_running is not None and not final:
-            self.notifier.status(f"{data['processed_fps']:.1f} fps, {data['open_tracks']} open tracks, "
-                                 f"{data['events'].get('plate.final', 0)} plates")
+        if self._t_running is not None and not final:
+            self.notify.status(self._status_line())
         runstats.write_atomic(self.stats_path, data)
 
     def _log_summary(self) -> None:
         log.info("%s", runstats.summary(self.stats()))
+
+
+def _masked(url: str) -> str:
+    try:
+        from alprd.stream.source import mask_url
+    except ImportError:  # pragma: no cover
+        return url
+    return mask_url(url)

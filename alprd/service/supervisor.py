@@ -116,6 +116,27 @@ class Supervisor:
                 return c
         raise KeyError(name)
 
+    def add(self, spec: ProcessSpec, *, start: bool = True) -> Child:
+        """A new child at the end of the start order (a camera added by a reload); started now."""
+        if any(c.name == spec.name for c in self.children):
+            raise ValueError(f"a process named {spec.name!r} exists already")
+        child = Child(spec)
+        self.children.append(child)
+        if start:
+            self._start(child)
+        return child
+
+    def discard(self, name: str) -> None:
+        """Forget a child that is no longer running (stop it first with request_stop)."""
+        child = self.child(name)
+        if child.alive or child.state in (RUNNING, STOPPING):
+            raise RuntimeError(f"{name} is still running")
+        if child.conn is not None:
+            self._by_conn.pop(child.conn, None)
+            child.conn.close()
+            child.conn = None
+        self.children.remove(child)
+
     # -- starting ------------------------------------------------------------------------------
     def start_all(self, pump: Callable[[float], None] | None = None,
                   abort: Callable[[], bool] = lambda: False) -> bool:

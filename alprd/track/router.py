@@ -40,6 +40,19 @@ class TrackRouter:
             return []
         return self._with_crops(tracker, tracker.expire(stream_now))
 
+    def add_camera(self, camera_id: str) -> None:
+        """A camera added by a configuration reload: a fresh tracker (track ids from 1)."""
+        if camera_id not in self.trackers:
+            self.trackers[camera_id] = Tracker(camera_id, self.cfg, id_start=1)
+
+    def remove_camera(self, camera_id: str) -> list[PlateEvent]:
+        """A camera removed by a reload: its open tracks become final events, its tracker goes.
+        Call it only once none of its frames wait or are in flight."""
+        tracker = self.trackers.pop(camera_id, None)
+        if tracker is None:
+            return []
+        return self._with_crops(tracker, tracker.flush())
+
     def flush(self) -> list[PlateEvent]:
         """Every open track of every camera becomes a final event (orderly shutdown)."""
         events: list[PlateEvent] = []

@@ -1,0 +1,170 @@
+"""`alprd status [-c CONFIG] [--json]`: where a running daemon stands, for a human at the host.
+
+It reads <storage.state_dir>/stats.json, which the daemon rewrites every 5 seconds (and once
+more when it stops): the same snapshot the Prometheus endpoint serves, so it works with metrics
+disabled, without network access and without talking to the process. The daemon counts as
+running when the file is fresh (written less than 20 s ago), not marked final, and its pid lives.
+
+Default config: /etc/alprd/alprd.yaml when it exists (the installed service), else the embedded
+default. A relative state_dir is taken relative to the current directory, as `alprd run` does;
+--state-dir overrides it.
+
+Exit codes: 0 running and healthy, 1 running but unhealthy, 2 configuration error,
+3 not running (stopped, crashed, or never started).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+SERVICE_CONFIG = Path("/etc/alprd/alprd.yaml")
+FRESH_S = 20.0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("status", help="show the running daemon's cameras, throughput, sinks and storage")
+    p.add_argument("-c", "--config", help=f"YAML configuration (default: {SERVICE_CONFIG} if it exists, "
+                                          "else the embedded default)")
+    p.add_argument("--state-dir", help="read stats.json from this directory instead of the config's state_dir")
+    p.add_argument("--json", action="store_true", help="print the snapshot as JSON (with 'running' and 'age_s')")
+    p.set_defaults(func=run)
+
+
+def _stats_path(args) -> Path | None:
+    if args.state_dir:
+        return Path(args.state_dir) / "stats.json"
+    from alprd.cli.run import default_config_path
+    from alprd.config import ConfigError, load_config
+
+    path = Path(args.config) if args.config else (SERVICE_CONFIG if SERVICE_CONFIG.is_file() else default_config_path())
+    try:
+        cfg = load_config(path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    return cfg.state_path("stats.json")
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, ValueError, TypeError):
+        return False
+    except PermissionError:
+        return True  # exists, owned by another user (the alprd service user)
+    return True
+
+
+def assess(s: dict, now: float | None = None) -> dict:
+    """Add 'age_s' and 'running' to a snapshot."""
+    now = time.time() if now is None else now
+    written = s.get("written_at")
+    age = now - written if isinstance(written, (int, float)) else None
+    running = (not s.get("final") and age is not None and age < FRESH_S and _alive(s.get("pid")))
+    return {**s, "age_s": round(age, 1) if age is not None else None, "running": running}
+
+
+def run(args) -> int:
+    path = _stats_path(args)
+    if path is None:
+        return 2
+    try:
+        s = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        print(f"alprd is not running: no {path} (never started with this state_dir?)", file=sys.stderr)
+        return 3
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+        return 3
+    s = assess(s)
+    if args.json:
+        print(json.dumps(s, indent=1, ensure_ascii=False))
+    else:
+        render(s, path)
+    if not s["running"]:
+        return 3
+    return 0 if s.get("healthy", True) else 1
+
+
+def _n(x) -> str:
+    return f"{int(x):,}" if isinstance(x, (int, float)) else "-"
+
+
+def _dur(seconds) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    seconds = int(seconds)
+    d, rest = divmod(seconds, 86400)
+    h, rest = divmod(rest, 3600)
+    m, sec = divmod(rest, 60)
+    return (f"{d}d " if d else "") + (f"{h}h " if d or h else "") + f"{m}m {sec:02d}s"
+
+
+def _ms(v) -> str:
+    return f"≤{v * 1000:.0f} ms" if isinstance(v, (int, float)) else "-"
+
+
+def render(s: dict, path: Path, console=None) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    if s["running"]:
+        state = "[green]running[/]" if s.get("healthy", True) else f"[red]UNHEALTHY[/]: {s.get('health')}"
+    else:
+        state = "[yellow]stopped[/]" if s.get("final") else "[red]not running[/] (stale snapshot)"
+    lat = s.get("batch_latency_s", {})
+    f = s.get("frames", {})
+    console.print(f"[bold]alprd[/] {state}  pid {s.get('pid', '-')}  up {_dur(s.get('uptime_s'))}  "
+                  f"snapshot {s.get('age_s', '-')} s old ({path})")
+    console.print(f"throughput {s.get('recent_fps', 0):.1f} fps now, {s.get('processed_fps', 0):.1f} fps overall; "
+                  f"batches {_n(s.get('batches'))}, mean {s.get('mean_batch', 0):.1f} frames, "
+                  f"latency p50 {_ms(lat.get('p50'))} p95 {_ms(lat.get('p95'))}; in flight {_n(s.get('in_flight', 0))}")
+    console.print(f"frames received {_n(f.get('received'))}, processed {_n(f.get('processed'))}, "
+                  f"dropped {_n(f.get('dropped'))}, stale {_n(f.get('stale'))}, lost {_n(f.get('lost'))}; "
+                  f"open tracks {_n(s.get('open_tracks'))}; events "
+                  f"{_n(s.get('events', {}).get('plate.preview', 0))} preview, "
+                  f"{_n(s.get('events', {}).get('plate.final', 0))} final"
+                  + (f"; metrics {s['metrics_url']}" if s.get("metrics_url") else ""))
+
+    t = Table(title="cameras", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    # "skipped": frames not processed (dropped while inference was behind + stale + lost)
+    for col in ("camera", "link", "fps", "inferred", "skipped", "queue", "tracks", "events", "reconnects"):
+        t.add_column(col, justify="left" if col in ("camera", "link") else "right")
+    decs = s.get("decoders", {})
+    for cid, c in s.get("cameras", {}).items():
+        d = decs.get(cid, {})
+        ev = c.get("events", {})
+        link = "[green]up[/]" if c.get("connected") else "[red]down[/]"
+        if c.get("state") not in (None, "running"):
+            link = str(c["state"])
+        skipped = sum(c.get(k, 0) for k in ("dropped", "stale", "lost"))
+        t.add_row(cid, link, f"{c.get('fps', 0):.1f}", _n(c.get("processed")),
+                  _n(skipped), _n(c.get("waiting")), _n(c.get("open_tracks")),
+                  f"{_n(ev.get('plate.preview', 0))}/{_n(ev.get('plate.final', 0))}", _n(d.get("reconnects")))
+    t.caption = "skipped = dropped (inference behind) + stale + lost; queue = frames waiting; events = previews/finals"
+    t.caption_justify = "left"
+    console.print(t)
+
+    t = Table(title="sinks", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for col in ("sink", "published", "failed", "dropped", "queued", "lag", "spool"):
+        t.add_column(col, justify="left" if col == "sink" else "right")
+    for name, d in s.get("sinks", {}).items():
+        spool = f"{d['spool_bytes'] / 1024:.1f} KiB" if "spool_bytes" in d else "-"
+        if d.get("available") == 0:
+            spool += " [red](target unavailable)[/]"
+        t.add_row(name, _n(d.get("published")), _n(d.get("failed")), _n(d.get("dropped")),
+                  _n(d.get("queued")), f"{d.get('lag_s', 0):.1f} s", spool)
+    console.print(t)
+
+    c = s.get("crops", {})
+    restarts = ", ".join(f"{k} {v}" for k, v in s.get("restarts", {}).items() if v) or "none"
+    console.print(f"crops {_n(c.get('files'))} files, {c.get('bytes', 0) / 1024 / 1024:.1f} MiB; "
+                  f"saved {_n(c.get('saved'))}, failed {_n(c.get('failed'))}"
+                  + (" [red](failing now)[/]" if c.get("failing") else "")
+                  + f", removed by retention {_n(c.get('removed'))}; restarts: {restarts}; "
+                  f"reloads: {s.get('reloads', {}).get('ok', 0)} ok, {s.get('reloads', {}).get('failed', 0)} failed")
