@@ -95,14 +95,14 @@ def run_alprd(*args: str, timeout: float = 60, cwd: Path | None = None,
 class DaemonProcess:
     """`alprd run` in a subprocess, output to files (never a pipe that could fill up)."""
 
-    def __init__(self, config: Path, workdir: Path, *args: str) -> None:
+    def __init__(self, config: Path, workdir: Path, *args: str, extra_env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
         self.out_path = workdir / "daemon.stdout"
         self.err_path = workdir / "daemon.stderr"
         self._out = open(self.out_path, "w")
         self._err = open(self.err_path, "w")
         self.proc = subprocess.Popen(alprd_cmd("--log-level", "INFO", "run", "-c", str(config), *args),
-                                     stdout=self._out, stderr=self._err, env=env(), cwd=workdir,
+                                     stdout=self._out, stderr=self._err, env=env(extra_env), cwd=workdir,
                                      start_new_session=True)
 
     @property
