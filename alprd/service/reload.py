@@ -73,7 +73,8 @@ def plan(running: AppConfig, new: AppConfig) -> Plan:
 
 
 def _settings(cfg: AppConfig, cam: CameraConfig) -> tuple:
-    return (preflight.resolved_camera(cam).model_dump(), camera_fps(cfg, cam))
+    """What the camera's decoder and the worker see: every setting, fps as inherited."""
+    return (preflight.resolved_camera(cam).model_dump(exclude={"fps"}), camera_fps(cfg, cam))
 
 
 def apply_cameras(running: AppConfig, new: AppConfig) -> AppConfig:
