@@ -118,6 +118,7 @@ class Daemon:
         self._retiring: set[str] = set()           # cameras removed by a reload, draining
         self._adding: list[CameraConfig] = []      # cameras waiting for their id to be free
         self.reloads = {"ok": 0, "failed": 0}
+        self._reload_pending = False
         self._rate_mark: tuple[float, dict[str, int]] = (time.monotonic(), {})
         self._fps: dict[str, float] = {}
         self.metrics = None
@@ -170,6 +171,8 @@ class Daemon:
                 self.state = "running"
                 log.info("running")
                 self.notify.running(self._t_running)
+                if self._reload_pending:  # a SIGHUP came while the children were starting
+                    self._reload()
                 while self._stop_reason is None:
                     self._step(0.2)
             elif self._stop_reason is None:
@@ -332,6 +335,7 @@ class Daemon:
 
     # -- SIGHUP: reload the camera list (service/reload.py) ------------------------------------
     def _reload(self) -> None:
+        self._reload_pending = False
         if self.config_path is None:
             log.warning("SIGHUP: no configuration file to reload (the daemon was started without one)")
             return
@@ -404,7 +408,9 @@ class Daemon:
         for signum in signals:
             name = signal.Signals(signum).name
             if signum == signal.SIGHUP:
-                if self._stop_reason is None:
+                if self._stop_reason is None and self.state != "running":
+                    self._reload_pending = True  # start_all is walking the children: after it
+                elif self._stop_reason is None:
                     self._reload()
                 continue
             if self._stop_reason is None:
