@@ -4,6 +4,11 @@ A slow or failing sink therefore never delays the others or the caller. Each que
 when one is full the oldest waiting event of that sink is dropped and counted (a sink that must
 never lose anything puts its own durable spool behind publish(), as the SQL sink does).
 Sink exceptions are logged once per failure streak and counted; the sink keeps receiving.
+
+One ordering rule: a sink that declares ``durable = True`` (the SQL sink, whose publish() returns
+once the event is fdatasync'd in its spool) handles each event before the other sinks are given
+it, so whatever a bus subscriber has seen survives a kill -9 of the daemon. The others wait for
+that at most DURABLE_WAIT_S after the event was published (a sick disk must not stall the bus).
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ from alprd.sinks.base import Sink
 log = logging.getLogger(__name__)
 
 _STOP = object()
+DURABLE_WAIT_S = 2.0
 
 
 @dataclass
@@ -29,8 +35,11 @@ class SinkStats:
 
 
 class _SinkWorker:
-    def __init__(self, sink: Sink, maxsize: int) -> None:
+    def __init__(self, sink: Sink, maxsize: int, gate=None) -> None:
         self.sink = sink
+        self.durable = bool(getattr(sink, "durable", False))
+        self.done_seq = 0  # durable sinks: the latest event handed over (events come in order)
+        self._gate = gate  # gate(seq, deadline): wait for the durable sinks to have event seq
         self.name = getattr(sink, "name", type(sink).__name__)
         self.queue: queue.Queue = queue.Queue(maxsize)
         self.stats = SinkStats()
@@ -41,12 +50,12 @@ class _SinkWorker:
         self.thread = threading.Thread(target=self._run, name=f"sink-{self.name}", daemon=True)
         self.thread.start()
 
-    def put(self, event: PlateEvent) -> None:
+    def put(self, event: PlateEvent, seq: int = 0) -> None:
         with self._cond:
             self._pending += 1
         while True:
             try:
-                self.queue.put_nowait((time.monotonic(), event))
+                self.queue.put_nowait((time.monotonic(), event, seq))
                 return
             except queue.Full:
                 try:
@@ -66,8 +75,10 @@ class _SinkWorker:
             item = self.queue.get()
             if item is _STOP:
                 return
-            self._busy_since, item = item
+            self._busy_since, item, seq = item
             try:
+                if self._gate is not None and not self.durable:
+                    self._gate(seq, self._busy_since + DURABLE_WAIT_S)
                 self.sink.publish(item)
                 self.stats.published += 1
                 if self._failing:
@@ -81,6 +92,10 @@ class _SinkWorker:
                     self._failing = True
             finally:
                 self._busy_since = None
+                if self.durable:
+                    self.done_seq = seq
+                    if self._gate is not None:
+                        self._gate(seq, None)  # wake the sinks waiting for it
                 with self._cond:
                     self._pending -= 1
                     self._cond.notify_all()
@@ -109,7 +124,11 @@ class FanoutSink:
     name = "fanout"
 
     def __init__(self, sinks: list[Sink], *, queue_size: int = 10000) -> None:
-        self._workers = [_SinkWorker(s, queue_size) for s in sinks]
+        self._seq = 0
+        self._order = threading.Condition()
+        self._durable: list[_SinkWorker] = []
+        self._workers = [_SinkWorker(s, queue_size, self._durable_gate) for s in sinks]
+        self._durable[:] = [w for w in self._workers if w.durable]
         seen: dict[str, int] = {}
         for w in self._workers:  # unique names for stats and logs
             seen[w.name] = seen.get(w.name, 0) + 1
@@ -149,8 +168,22 @@ class FanoutSink:
     def publish(self, event: PlateEvent) -> None:
         if self._closed:
             raise RuntimeError("publish() after close()")
+        self._seq += 1
         for w in self._workers:
-            w.put(event)
+            w.put(event, self._seq)
+
+    def _durable_gate(self, seq: int, deadline: float | None) -> None:
+        """A durable worker announces (deadline None) that it handled event seq; any other
+        worker waits until every durable one has, or the deadline passes."""
+        with self._order:
+            if deadline is None:
+                self._order.notify_all()
+                return
+            while any(w.done_seq < seq and w.thread.is_alive() for w in self._durable):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._order.wait(left)
 
     def flush(self, timeout: float | None = 10.0) -> bool:
         """Wait until every sink has taken every event, then flush each sink. False on timeout."""

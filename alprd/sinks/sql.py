@@ -125,6 +125,7 @@ class SqlSink:
     """The Sink for SQL databases. Construct, publish() from any thread, flush(), close()."""
 
     name = "sql"
+    durable = True  # publish() returns once the event is in the spool: the fan-out lets it go first
     purge_every_s = 3600.0  # with retention_days: how often the writer purges when idle
 
     def __init__(self, cfg: SqlSinkConfig, spool_dir: str | Path, *, engine: Engine | None = None,
