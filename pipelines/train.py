@@ -55,7 +55,7 @@ DEFAULTS: dict = {
     "val": {"select": None, "det_threshold": 0.5},
     "data": {"val_fraction": 0.2, "train": [], "val": []},
 }
-SELECT = {"rec": "val/crops/exact_acc", "det": "val/mean_gauss", "joint": "val/e2e_acc"}
+SELECT = {"rec": "val/all_crops/exact_acc", "det": "val/mean_gauss", "joint": "val/e2e_acc"}
 
 
 # ---------------------------------------------------------------- config
@@ -159,7 +159,9 @@ class Trainer:
         self.device = torch.device("cuda" if dev == "auto" and torch.cuda.is_available() else
                                    "cpu" if dev == "auto" else dev)
         cuda = self.device.type == "cuda"
-        torch.set_num_threads(cfg["threads"] or os.cpu_count() or 1)
+        # 0 = the cores the DataLoader workers leave free: on a shared 2-core box one thread is
+        # 2-3× faster than two (OpenMP threads spin-wait on every op when the cores are busy)
+        torch.set_num_threads(cfg["threads"] or max(1, (os.cpu_count() or 1) - int(cfg["workers"])))
         random.seed(cfg["seed"])
         torch.manual_seed(cfg["seed"])
         if cuda:
@@ -174,6 +176,9 @@ class Trainer:
 
         self.dsnet, self.rsnet = DSNet(), RSNet()
         for spec in cfg["init"] or []:
+            if spec.get("optional") and not Path(spec["path"]).exists():
+                print(f"init: {spec['path']} not found (optional): {', '.join(spec.get('parts', ['dsnet', 'rsnet']))} start fresh")
+                continue
             ck = load_checkpoint(spec["path"])
             for part in spec.get("parts", ["dsnet", "rsnet"]):
                 getattr(self, part).load_state_dict(ck[part])
@@ -329,7 +334,7 @@ class Trainer:
                         m[f"val/{spec['type']}/{k}"] = v
                     allc += items
                 for k, v in V.crop_metrics(self.rsnet, allc, self.device).items():
-                    m[f"val/crops/{k}"] = v
+                    m[f"val/all_crops/{k}"] = v
             else:
                 scenes = [s for spec in TD.for_stage(c["data"]["val"], self.stage) for s in TD.val_scenes(spec, c["det_size"], vf)]
                 g = V.mean_gauss(self.dsnet, scenes, c["det_size"], self.device, self.tgt_cfg,

@@ -28,16 +28,16 @@ def _loss(trainer, batch):
 
 
 def test_tiny_run_lowers_detection_loss(tmp_path):
-    tr = Trainer(_cfg(steps=8, val_every=100, ckpt_every=100), tmp_path / "run", "cpu", resume=False)
+    tr = Trainer(_cfg(steps=6, val_every=100, ckpt_every=100), tmp_path / "run", "cpu", resume=False)
     batch = _fixed_batch(tr)
     before = _loss(tr, batch)
     res = tr.fit()
-    assert res["status"] == "finished" and res["step"] == 8
+    assert res["status"] == "finished" and res["step"] == 6
     assert _loss(tr, batch) < 0.8 * before
     out = tmp_path / "run"
     assert (out / "last.pt").exists() and (out / "metrics.jsonl").exists()
     ck = load_checkpoint(out / "best.pt")             # shipped weights format, with meta
-    assert ck["meta"]["steps"] == 8 and "val/mean_gauss" in ck["meta"]["val"]
+    assert ck["meta"]["steps"] == 6 and "val/mean_gauss" in ck["meta"]["val"]
 
 
 @pytest.mark.parametrize("stage", ["det", "rec"])
@@ -80,3 +80,18 @@ def test_config_base_and_overrides():
     cfg = load_config(TINY.parent / "joint.yaml", ["joint.rec_weight=0.25", "data.train.0.weight=0.9"])
     assert cfg["stage"] == "joint" and cfg["det_size"] == 512          # from det.yaml via base
     assert cfg["joint"]["rec_weight"] == 0.25 and cfg["data"]["train"][0]["weight"] == 0.9
+
+
+def test_init_loads_parts_and_skips_optional_missing(tmp_path):
+    from alprd.model.dsnet import DSNet
+    from alprd.model.rsnet import RSNet
+    from alprd.model.weights import save_weights
+
+    ds, rs = DSNet(), RSNet()
+    save_weights(tmp_path / "w.pt", ds, rs, {})
+    cfg = _cfg()
+    cfg["init"] = [{"path": str(tmp_path / "w.pt"), "parts": ["rsnet"]},
+                   {"path": str(tmp_path / "missing.pt"), "parts": ["dsnet"], "optional": True}]
+    tr = Trainer(cfg, tmp_path / "i", "cpu", resume=False)
+    for k, v in rs.state_dict().items():
+        assert torch.equal(tr.rsnet.state_dict()[k], v), k
