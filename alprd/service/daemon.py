@@ -65,7 +65,8 @@ class _ChannelQueue:
 def decoder_main(channel, *, camera, defaults, fps: float, stats, realtime: bool | None) -> int:
     from alprd.stream.decoder import run_decoder
 
-    run_decoder(camera, defaults, fps, _ChannelQueue(channel), channel.stop_event, stats, realtime=realtime)
+    run_decoder(camera, defaults, fps, _ChannelQueue(channel), channel.stop_event, stats, realtime=realtime,
+                keep_ring_at_end=True)  # its last frames may still wait for a (restarting) worker
     return 0
 
 
@@ -94,6 +95,7 @@ class Daemon:
         self._stop_reason: str | None = None
         self._force = False
         self._pending: dict[str, deque] = {c.id: deque() for c in self.cameras}
+        self._ended_rings: set[str] = set()  # cameras whose decoder finished, ring left for the worker
         self._slots = cfg.defaults.ring_slots
         self._inflight = 0
         self._inflight_by_cam: dict[str, int] = {c.id: 0 for c in self.cameras}
@@ -204,6 +206,7 @@ class Daemon:
         if now >= self._next_tick:
             self._next_tick = now + 0.5
             self._expire_silent_cameras(now)
+            self._remove_ended_rings()
             self._check_sources()
             self._progress_reload()
             self._check_health(now)
@@ -269,6 +272,8 @@ class Daemon:
 
             if change.exitcode != 0:
                 remove_orphans()  # a killed decoder could not unlink its ring
+            else:  # at the end of its file it left its ring: frames in it may still wait
+                self._ended_rings.add(child.name.split(":", 1)[1])
 
     def _check_sources(self) -> None:
         if not self.exit_when_sources_end or self._stop_reason is not None:
@@ -308,6 +313,15 @@ class Daemon:
             if (now - arrived > quiet and not self._pending[cid] and not self._inflight_by_cam[cid]
                     and self.router.open_tracks_of(cid)):
                 self._publish(self.router.expire(cid, ts + (now - arrived)))
+
+    def _remove_ended_rings(self, every: bool = False) -> None:
+        """Unlink the rings finished decoders left behind once their frames are all processed."""
+        from alprd.stream.ring import remove_orphans
+
+        for cid in list(self._ended_rings):
+            if every or not (self._pending.get(cid) or self._inflight_by_cam.get(cid)):
+                remove_orphans(camera=cid)
+                self._ended_rings.discard(cid)
 
     def _drained(self) -> bool:
         return self._inflight == 0 and not any(self._pending.values())
@@ -428,11 +442,20 @@ class Daemon:
     def _finish(self) -> None:
         """Close every open track as a final event, then flush and close the sinks."""
         try:
+            # frames the stop could not wait for any longer are accounted, not forgotten
+            for cid, q in self._pending.items():
+                if q:
+                    self.counters.frames_dropped_waiting(cid, len(q))
+                    q.clear()
+            if self._inflight:
+                self.counters.frames_lost_with_worker({k: v for k, v in self._inflight_by_cam.items() if v})
+                self._inflight = 0
             events = self.router.flush()
             if events:
                 log.info("closing %d open track(s)", len(events))
             self._publish(events)
         finally:
+            self._remove_ended_rings(every=True)
             ok = self.fanout.close(timeout=30.0)
             if not ok:
                 self.exit_code = self.exit_code or 1

@@ -309,14 +309,16 @@ class Supervisor:
         """Stop every child in reverse start order, keeping the owner's loop running meanwhile.
 
         For each child: wait (pumping) for spec.ready_to_stop(), send the stop, wait (pumping)
-        for its exit; a child past its stop_timeout_s is killed.
+        for its exit; a child past its stop_timeout_s is killed. A child that has work left but
+        is between a crash and its restart (backoff) is waited for too: the pump's poll()
+        restarts it and it gets the chance to finish (the worker and the frames it owes).
         """
         pump = pump or self._default_pump
         for child in reversed(self.children):
             spec = child.spec
-            if spec.ready_to_stop is not None and child.state == RUNNING:
+            if spec.ready_to_stop is not None and child.state in (RUNNING, BACKOFF):
                 deadline = time.monotonic() + spec.stop_timeout_s
-                while child.state == RUNNING and not spec.ready_to_stop():
+                while child.state in (RUNNING, BACKOFF) and not spec.ready_to_stop():
                     if time.monotonic() >= deadline:
                         log.warning("%s: not drained within %.1f s; stopping it anyway",
                                     child.name, spec.stop_timeout_s)

@@ -80,13 +80,16 @@ def put_dropping_oldest(out_queue, item) -> int:
 
 
 def run_decoder(camera: CameraConfig, defaults: CameraDefaults, fps: float, out_queue, stop_event,
-                stats: DecoderStats | None = None, *, realtime: bool | None = None) -> None:
+                stats: DecoderStats | None = None, *, realtime: bool | None = None,
+                keep_ring_at_end: bool = False) -> None:
     """Decode `camera` until `stop_event` is set or a non-live source ends (then return normally).
 
     `out_queue` gets one `FrameRef` per sampled frame (a bounded multiprocessing queue; several
     cameras may share it). `realtime` paces files at their own frame rate, as a camera would;
     None means: pace files, never pace live streams. Reconnecting is FrameSource's job; this loop
-    only moves frames. The ring is unlinked on every way out.
+    only moves frames. The ring is unlinked on every way out, except with `keep_ring_at_end` when
+    the source ended by itself: then its last frames stay readable for a consumer that has not
+    read them yet (the daemon unlinks the ring once it has; see ring.remove_orphans).
     """
     if realtime is None:
         realtime = not is_live(camera.url)
@@ -106,6 +109,7 @@ def run_decoder(camera: CameraConfig, defaults: CameraDefaults, fps: float, out_
         stats.set(running=1.0)
     log.info("%s: decoder started (%s, %g fps, %d ring slots)", camera.id, source.masked_url, fps,
              defaults.ring_slots)
+    ended = False
     try:
         for seq, ts, frame in source:
             ref: FrameRef = ring.write(frame, ts, seq)
@@ -116,12 +120,16 @@ def run_decoder(camera: CameraConfig, defaults: CameraDefaults, fps: float, out_
                 last_publish = now
                 publish(source)
                 stats.set(dropped=ring.dropped, queue_dropped=queue_dropped, last_frame_ts=ts)
+        ended = not stop_event.is_set()
     finally:
         if stats is not None:
             publish(source)
             stats.set(dropped=ring.dropped, queue_dropped=queue_dropped, last_frame_ts=last_ts,
                       connected=0.0, running=0.0)
-        ring.close()
+        if ended and keep_ring_at_end:
+            ring.detach()
+        else:
+            ring.close()
         # Queued descriptors would make this process wait at exit for a consumer that may be
         # gone; they point into a ring that no longer exists anyway.
         cancel = getattr(out_queue, "cancel_join_thread", None)

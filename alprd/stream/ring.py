@@ -203,6 +203,17 @@ class FrameRing:
 
     unlink = close
 
+    def detach(self) -> None:
+        """Unmap but leave the segment, and the frames in it, for readers still to come: the
+        writer is going away (a file at its end) while its latest frames may wait for a reader
+        (an inference worker being restarted). Once this process is gone the segment is an
+        orphan: its owner removes it with remove_orphans() when nobody needs it any more."""
+        if self._seg is not None:
+            # created tracked: else this process's resource tracker would unlink it at exit
+            resource_tracker.unregister(self._seg.shm._name, "shared_memory")
+            self._seg.close()
+            self._seg = None
+
     def __enter__(self) -> "FrameRing":
         return self
 
@@ -281,12 +292,14 @@ def segment_pid(name: str) -> int | None:
     return int(m["pid"]) if m else None
 
 
-def remove_orphans(shm_dir: str = "/dev/shm") -> list[str]:
-    """Unlink segments whose writer process is gone (a decoder that was killed cannot clean up).
+def remove_orphans(shm_dir: str = "/dev/shm", camera: str | None = None) -> list[str]:
+    """Unlink segments whose writer process is gone (a decoder that was killed cannot clean up;
+    one at the end of its file leaves its ring on purpose), only `camera`'s if given.
     Safe to call at start-up and whenever the supervisor reaps a decoder. Returns what it removed."""
     removed = []
+    cam = segment_name(camera, 0, 1).rsplit("_", 2)[0] if camera is not None else None
     for name in list_segments(shm_dir):
-        if _alive(segment_pid(name)):
+        if _alive(segment_pid(name)) or (cam is not None and name.rsplit("_", 2)[0] != cam):
             continue
         try:
             os.unlink(os.path.join(shm_dir, name))
