@@ -95,3 +95,26 @@ def test_init_loads_parts_and_skips_optional_missing(tmp_path):
     tr = Trainer(cfg, tmp_path / "i", "cpu", resume=False)
     for k, v in rs.state_dict().items():
         assert torch.equal(tr.rsnet.state_dict()[k], v), k
+
+
+def test_rec_corners_take_best_scoring_positive_cell(tmp_path):
+    import numpy as np
+
+    from alprd.model import geometry
+
+    cfg = _cfg(stage="joint")
+    cfg["joint"]["corners"] = "pred"
+    tr = Trainer(cfg, tmp_path / "rc", "cpu", resume=False)
+    ds = TD.DetTrainSet(TD.ToyScenes(2, seed=3), 128, tr.tgt_cfg)
+    batch = TD.collate_det([ds[0]])
+    pos = np.argwhere((batch["plate"][0] == 0).numpy() & (batch["mask"][0] == 1).numpy())
+    logits = torch.full((1, 12, 8, 8), -5.0)
+    y, x = pos[-1]
+    logits[0, :4, y, x] = 5.0                                           # the best cell of plate 0
+    want = batch["plate_corners"][0] + torch.tensor([3.0, -2.0])
+    centre = torch.as_tensor(geometry.cell_centres(8, 8)[y, x])
+    logits[0, 4:, y, x] = torch.from_numpy(geometry.encode_offsets(want.numpy(), centre.numpy()))
+    got = tr.rec_corners(batch, logits, {})
+    assert torch.allclose(got[0], want, atol=1e-3)
+    tr.cfg["joint"]["corners"] = "gt"
+    assert torch.equal(tr.rec_corners(batch, logits, {}), batch["plate_corners"])
