@@ -19,7 +19,9 @@ class ConfigError(Exception):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: YAML's .inf / .nan are floats, and an infinite timeout, back-off or
+    # batch wait would pass every bound and then hang or crash the daemon far from the file.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Rect(_Model):
@@ -183,8 +185,14 @@ def load_config(path: str | os.PathLike) -> AppConfig:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{p}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
-    return parse_config(data, str(p))
+        detail = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line
+        raise ConfigError(f"{p}:{where} invalid YAML ({detail})") from None
+    except RecursionError:  # the YAML composer recurses once per nesting level
+        raise ConfigError(f"{p}: invalid YAML (nested too deeply)") from None
+    try:
+        return parse_config(data, str(p))
+    except RecursionError:
+        raise ConfigError(f"{p}: the configuration is nested too deeply") from None
 
 
 def camera_fps(cfg: AppConfig, cam: CameraConfig) -> float:

@@ -48,6 +48,17 @@ def resolved_camera(cam: CameraConfig) -> CameraConfig:
     return cam if url == cam.url else cam.model_copy(update={"url": url})
 
 
+def _file_problem(path: Path) -> str | None:
+    """None when `path` is a readable file's name, else why not (never raises: a name too long
+    or a directory we may not enter is the user's to fix, not a traceback)."""
+    try:
+        if path.is_file():
+            return None
+        return "no such file"
+    except OSError as exc:
+        return f"cannot use this path ({exc.strerror or exc})"
+
+
 def problems(cfg: AppConfig) -> list[str]:
     """One line per problem, each starting with its key path."""
     out = []
@@ -58,8 +69,15 @@ def problems(cfg: AppConfig) -> list[str]:
         if not cam.enabled:
             continue
         path = local_path(cam.url)
-        if path is not None and not path.is_file():
-            out.append(f"cameras.{i}.url: no such file: {path}")
-    if cfg.inference.weights and not Path(cfg.inference.weights).expanduser().is_file():
-        out.append(f"inference.weights: no such file: {cfg.inference.weights}")
+        why = _file_problem(path) if path is not None else None
+        if why:
+            out.append(f"cameras.{i}.url: {why}: {_short(str(path))}")
+    if cfg.inference.weights:
+        why = _file_problem(Path(cfg.inference.weights).expanduser())
+        if why:
+            out.append(f"inference.weights: {why}: {_short(cfg.inference.weights)}")
     return out
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
