@@ -56,8 +56,13 @@ def _ints(part: str, sep: str, n: int | None, what: str, name: str) -> list[int]
     return vals
 
 
+_MAX_COORD = 100_000  # far beyond any still; larger numbers overflow float32 corners to inf
+
+
 def _point(part: str, what: str, name: str) -> tuple[int, int]:
     x, y = _ints(part, "&", 2, what, name)
+    if not (0 <= x <= _MAX_COORD and 0 <= y <= _MAX_COORD):
+        raise ValueError(f"{name}: {what} point {part!r} is out of range")
     return x, y
 
 
