@@ -2,6 +2,14 @@
 
 detect (DSNet on a letterboxed view) → corners back to frame pixels → perspective warp out of the
 full-resolution frame → read every plate of the batch in one RSNet call → CTC greedy decode.
+
+Two implementations of the steps around the nets, chosen by ``prepost``:
+- ``host`` (CPU backends): numpy/OpenCV in alprd.backends.prepost: frames letterboxed straight
+  into one reused uint8 batch, the nets fed uint8 (normalisation is inside the ONNX graphs), the
+  score threshold over the whole batch at once, plates warped into one reused uint8 array.
+- ``device`` (torch on CUDA): alprd.backends.torch_prepost: frames uploaded once as uint8, letterbox,
+  normalisation, decoding and warp on the device; only candidate quads visit the host (NMS).
+``auto`` picks ``device`` exactly when the backend runs on CUDA.
 """
 from __future__ import annotations
 
@@ -10,23 +18,28 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
-import torch
 
+from alprd.backends import prepost as pp
 from alprd.events import PlateRead, as_corners
 from alprd.model import geometry
-from alprd.model.decode import ctc_greedy_batch
 from alprd.model.weights import build_models
 
 log = logging.getLogger(__name__)
 
 
 class Recognizer:
+    """Not thread-safe: one caller at a time (its batch buffers are reused between calls)."""
+
     def __init__(self, weights: str | None = None, device: str = "auto", det_size: int = 512,
                  det_threshold: float = 0.5, nms_threshold: float = 0.3, z: float = geometry.Z_DEFAULT,
-                 crops: bool = False, threads: int = 0, backend: str = "auto"):
+                 crops: bool = False, threads: int = 0, backend: str = "auto", prepost: str = "auto"):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
+        if prepost not in ("auto", "host", "device"):
+            raise ValueError(f"prepost must be auto, host or device, got {prepost!r}")
         if threads:
+            import torch
+
             torch.set_num_threads(threads)
         dsnet, rsnet, self.meta = build_models(weights)
         self.trained = bool(self.meta.get("trained"))
@@ -35,38 +48,48 @@ class Recognizer:
         self.nms_threshold = nms_threshold
         self.z = z
         self.crops = crops
+        from alprd.backends.select import make_backend
+
         self.backend = make_backend(backend, dsnet, rsnet, device, det_size, threads)
+        on_device = getattr(self.backend, "cuda", False)
+        if prepost == "device" and not hasattr(self.backend, "run_dsnet"):
+            raise ValueError("prepost 'device' needs the torch backend")
+        self.prepost = prepost if prepost != "auto" else ("device" if on_device else "host")
+        self._letterbox = pp.Letterboxer(det_size)
+        self._warper = pp.PlateWarper()
 
     # ------------------------------------------------------------------ stages
     def detect(self, frames: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per frame: (corners K×4×2 in frame pixels, confidences K), after NMS."""
-        if not frames:
+        if not len(frames):
             return []
-        views, boxes = zip(*(geometry.letterbox(_as_bgr(f), self.det_size) for f in frames))
-        out = self.backend.detect(geometry.normalize(np.stack(views)))
-        results = []
-        for o, lb in zip(out, boxes):
-            corners, conf = geometry.decode_map(o, self.det_threshold, self.z)
-            keep = geometry.nms_quads(corners, conf, self.nms_threshold)
-            results.append((lb.to_frame(corners[keep]), conf[keep]))
-        return results
+        frames = [_as_bgr(f) for f in frames]
+        if self.prepost == "device":
+            return self._detect_device(frames)
+        batch, boxes = self._letterbox(frames)
+        cands = pp.decode_batch(self.backend.detect_u8(batch), self.det_threshold, self.z)
+        return [self._suppress(c, s, lb) for (c, s), lb in zip(cands, boxes)]
 
-    def read(self, plates_bgr: Sequence[np.ndarray]) -> list[tuple[str, tuple[float, ...]]]:
-        """Rectified plate crops (48×144 BGR) → (text, per-char confidences) each."""
-        if not plates_bgr:
+    def read(self, plates_bgr: Sequence[np.ndarray] | np.ndarray) -> list[tuple[str, tuple[float, ...]]]:
+        """Rectified plate crops (48×144 BGR, a list or an N×48×144×3 uint8 array) → (text,
+        per-char confidences) each."""
+        if not len(plates_bgr):
             return []
-        return ctc_greedy_batch(self.backend.read(geometry.normalize(np.stack(plates_bgr))))
+        batch = plates_bgr if isinstance(plates_bgr, np.ndarray) else np.stack(plates_bgr)
+        return pp.ctc_decode(self.backend.read_u8(batch))
 
     # ------------------------------------------------------------------ cascade
     def recognize(self, frames: Sequence[np.ndarray]) -> list[list[PlateRead]]:
         frames = [_as_bgr(f) for f in frames]
-        detections = self.detect(frames)
-        crops, owners = [], []
-        for i, (frame, (corners, _)) in enumerate(zip(frames, detections)):
-            for c in corners:
-                crops.append(geometry.warp_plate(frame, c))
-                owners.append(i)
-        texts = self.read(crops)
+        if not frames:
+            return []
+        if self.prepost == "device":
+            detections = self._detect_device(frames)
+            texts = self._read_device(frames, detections)
+        else:
+            detections = self.detect(frames)
+            plates = [(i, c) for i, (corners, _) in enumerate(detections) for c in corners]
+            texts = self.read(self._warper(frames, plates)) if plates else []
         results: list[list[PlateRead]] = [[] for _ in frames]
         k = 0
         for i, (corners, confs) in enumerate(detections):
@@ -77,20 +100,63 @@ class Recognizer:
                 k += 1
         return results
 
+    # ------------------------------------------------------------------ helpers
+    def _suppress(self, corners: np.ndarray, scores: np.ndarray, lb: geometry.Letterbox):
+        keep = pp.nms_quads(corners, scores, self.nms_threshold)
+        return lb.to_frame(corners[keep]), scores[keep]
+
+    def _detect_device(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Frames grouped by shape (cameras of one model share it), one upload and one letterbox
+        per group, one DSNet call for the batch."""
+        import torch
+
+        from alprd.backends import torch_prepost as tp
+
+        be = self.backend
+        groups: dict[tuple, list[int]] = {}
+        for i, f in enumerate(frames):
+            groups.setdefault(f.shape, []).append(i)
+        self._device_frames: list = [None] * len(frames)
+        views, boxes, order = [], [None] * len(frames), []
+        with torch.inference_mode():
+            for idx in groups.values():
+                up = be.upload([frames[i] for i in idx])
+                view, lb = tp.letterbox(up, self.det_size)
+                views.append(view)
+                order += idx
+                for j, i in enumerate(idx):
+                    self._device_frames[i] = up[j]
+                    boxes[i] = lb
+            x = tp.normalize(torch.cat(views) if len(views) > 1 else views[0])
+            maps = be.run_dsnet(x)
+            cands = tp.decode_candidates(maps, self.det_threshold, self.z)
+        by_frame: list = [None] * len(frames)
+        for pos, i in enumerate(order):
+            by_frame[i] = cands[pos]
+        return [self._suppress(c, s, lb) for (c, s), lb in zip(by_frame, boxes)]
+
+    def _read_device(self, frames, detections) -> list[tuple[str, tuple[float, ...]]]:
+        import torch
+
+        from alprd.backends import torch_prepost as tp
+
+        crops = []
+        with torch.inference_mode():
+            for i, (corners, _) in enumerate(detections):
+                if len(corners):
+                    crops.append(tp.warp_plates(self._device_frames[i], corners))
+            self._device_frames = []
+            if not crops:
+                return []
+            logits = self.backend.run_rsnet(tp.normalize(torch.cat(crops)))
+            return pp.ctc_decode(logits.float().cpu().numpy())
+
 
 def make_backend(name: str, dsnet, rsnet, device: str, det_size: int, threads: int):
-    """`auto`: ONNX Runtime on CPU (2–3× faster than eager torch there), torch on CUDA."""
-    from alprd.backends import onnx_backend
-    from alprd.backends.torch_backend import TorchBackend, pick_device
+    """Kept for callers of the old location; see alprd.backends.select."""
+    from alprd.backends.select import make_backend as _make
 
-    if name not in ("auto", "torch", "onnxruntime"):
-        raise ValueError(f"unknown inference backend {name!r}")
-    on_cpu = pick_device(device).type == "cpu"
-    if name == "onnxruntime" or (name == "auto" and on_cpu and onnx_backend.available()):
-        if not on_cpu:
-            raise ValueError("the onnxruntime backend runs on the CPU; use backend torch for CUDA")
-        return onnx_backend.OnnxBackend(dsnet, rsnet, det_size, threads)
-    return TorchBackend(dsnet, rsnet, device)
+    return _make(name, dsnet, rsnet, device, det_size, threads)
 
 
 def _as_bgr(frame: np.ndarray) -> np.ndarray:
