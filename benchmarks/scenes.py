@@ -57,17 +57,22 @@ def frame_with_plate(size: tuple[int, int], centre: tuple[float, float] | None =
 
 
 def crossing_video(path: str | Path, size: tuple[int, int] = (1920, 1080), seconds: float = 8.0,
-                   fps: int = 25, cross_s: float = 3.0, gap_s: float = 1.0) -> tuple[Path, list[tuple[float, float]]]:
+                   fps: int = 25, cross_s: float = 3.0, gap_s: float = 1.0,
+                   tail_s: float = 1.5) -> tuple[Path, list[tuple[float, float]]]:
     """H.264 MP4 of plates crossing the frame left to right, one after another: each takes
-    `cross_s` from entering to leaving, then `gap_s` of empty street. Returns the path and the
-    (enter, leave) media times of each plate's passage (fully out of view at `leave`)."""
+    `cross_s` from entering to leaving, then `gap_s` of empty street; no plate enters after
+    `seconds - tail_s - cross_s`, so the stream goes on (empty) for at least `tail_s` after the
+    last one left. Returns the path and the (enter, leave) media times of each passage."""
     import av
 
     w, h = size
     bg = background(size, 1)
     pw = PLATE_FRAC * w
-    period = cross_s + gap_s
     passes = []
+    t = 0.0
+    while t + cross_s <= seconds - tail_s + 1e-9:
+        passes.append((t, t + cross_s))
+        t += cross_s + gap_s
     n = int(round(seconds * fps))
     path = Path(path)
     with av.open(str(path), "w", format="mp4") as out:
@@ -77,18 +82,14 @@ def crossing_video(path: str | Path, size: tuple[int, int] = (1920, 1080), secon
         stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}
         for i in range(n):
             t = i / fps
-            k, phase = divmod(t, period)
             img = bg.copy()
-            if phase < cross_s:
-                x = -pw / 2 + (w + pw) * phase / cross_s
-                draw_plate(img, plate_quad(size, (x, h * 0.6)), f"A{int(k) % 10}2345")
+            for k, (enter, leave) in enumerate(passes):
+                if enter <= t < leave:
+                    x = -pw / 2 + (w + pw) * (t - enter) / cross_s
+                    draw_plate(img, plate_quad(size, (x, h * 0.6)), f"A{k % 10}2345")
             frame = av.VideoFrame.from_ndarray(img, format="bgr24")
             for packet in stream.encode(frame):
                 out.mux(packet)
         for packet in stream.encode(None):
             out.mux(packet)
-    t = 0.0
-    while t + cross_s <= seconds:
-        passes.append((t, t + cross_s))
-        t += period
     return path, passes
