@@ -179,6 +179,9 @@ class MetricsServer:
             return False
         self.port = self._server.server_port  # port 0 picks a free one
         log.info("metrics on %s", self.url)
+        if not (self.bind in ("localhost", "::1") or self.bind.startswith("127.")):
+            log.warning("metrics: %s is reachable from other hosts without authentication; keep it "
+                        "behind a firewall or bind 127.0.0.1", self.url)
         return True
 
     def stop(self) -> None:

@@ -34,6 +34,15 @@ class BusError(RuntimeError):
     """The bus could not start (bad endpoint, address in use, unreadable key file)."""
 
 
+def is_local_endpoint(endpoint: str) -> bool:
+    """ipc://, inproc:// and tcp:// on a loopback address: not reachable from another host."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme in ("ipc", "inproc"):
+        return True
+    host = rest.rsplit(":", 1)[0].strip("[]").lower()
+    return host in ("localhost", "lo", "::1") or host.startswith("127.")
+
+
 def load_server_keys(secret_file: str) -> tuple[bytes, bytes]:
     """(public, secret) from a ZeroMQ certificate file made by zmq.auth.create_certificates."""
     import zmq.auth
@@ -130,6 +139,10 @@ class BusSink:
             sock.close(0)
             raise BusError(f"sinks.bus.endpoint: cannot bind {cfg.endpoint} ({exc.strerror})") from None
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
+        if not cfg.curve_secret_key_file and not is_local_endpoint(cfg.endpoint):
+            log.warning("bus: %s is reachable from other hosts without encryption or authentication: "
+                        "anyone who can connect reads every plate; set sinks.bus.curve_secret_key_file "
+                        "(and curve_clients_dir) or bind a loopback address", cfg.endpoint)
         return sock
 
     def _run(self) -> None:

@@ -142,6 +142,7 @@ class SqlSink:
         self._cv = threading.Condition()
         self._stopping = False
         self._flush_wanted = False
+        self._failures = 0  # failed write attempts (flush() gives up after one of its own)
         self._schema_ok = schema_checked  # else the writer applies prepare_database() first
         self._cameras: set[str] = set()
         self._host = socket.gethostname()
@@ -198,13 +199,18 @@ class SqlSink:
             self._cv.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything published so far is committed; False if the timeout passed."""
+        """Wait until everything published so far is committed; False if the timeout passed, or
+        as soon as the writer, woken from its back-off to try once more, failed again: while the
+        database is down, waiting only delays a stop (the events are safe in the spool)."""
         target = self.spool.end
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cv:
+            failures = self._failures
             self._flush_wanted = True
             self._cv.notify_all()
             while self.spool.acked < target and self._thread.is_alive():
+                if self._failures > failures:
+                    break
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
@@ -220,6 +226,9 @@ class SqlSink:
                 self._stopping = True
                 self._cv.notify_all()
             self._thread.join(timeout + self.cfg.busy_timeout_s + 5)
+        if self.pending():
+            log.warning("SQL sink: the database is unavailable; %d bytes of events stay spooled in %s "
+                        "and are written at the next start", self.spool.pending_bytes(), self.spool.dir)
         self.spool.close()
         self.engine.dispose()
 
@@ -297,9 +306,12 @@ class SqlSink:
                 self._write(lines)
             except Exception as exc:  # noqa: BLE001 - anything not poison means "retry later"
                 self._set_available(False, exc)
+                with self._cv:
+                    self._failures += 1
+                    self._cv.notify_all()
                 if self._stopping:
                     return
-                self._wait(backoff, lambda: False)
+                self._wait(backoff, lambda: self._flush_wanted)  # a flush asks for a try now
                 backoff = min(backoff * 2, self.cfg.retry_max_s)
                 continue
             self.spool.ack(end)
