@@ -104,7 +104,8 @@ def test_loopback_by_default_and_camera_credentials_masked_everywhere(tmp_path, 
     for cfg in (BusSinkConfig(), ):
         assert cfg.endpoint.startswith("tcp://127.0.0.1:")
     assert MetricsConfig().bind == "127.0.0.1"
-    for shipped in (ROOT / "config" / "alprd.yaml", ROOT / "alprd" / "data" / "alprd.yaml"):
+    for shipped in (ROOT / "config" / "alprd.yaml", ROOT / "alprd" / "data" / "alprd.yaml",
+                    ROOT / "alprd" / "data" / "alprd-service.yaml"):
         c = load_config(shipped)
         assert c.sinks.bus.endpoint.startswith("tcp://127.0.0.1:") and c.metrics.bind == "127.0.0.1", shipped
     # the daemon with the default hosts (ports moved out of the way), metrics on
@@ -252,4 +253,5 @@ def test_the_service_runs_unprivileged(tmp_path):
         assert svc.get("User") == "alprd" and svc.get("Group") == "alprd", unit
         assert svc.get("NoNewPrivileges") == "yes" and svc.get("CapabilityBoundingSet") == "", unit
         assert svc.get("ProtectSystem") == "strict" and svc.get("ProtectHome") == "yes", unit
+        assert svc.get("UMask") == "0027" and svc.get("StateDirectoryMode") == "0750", unit
         assert "root" not in (svc.get("User"), svc.get("Group"))
