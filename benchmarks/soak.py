@@ -13,8 +13,9 @@ Every --interval seconds (default 1) it samples, for the daemon's main process a
 role): resident memory (VmRSS), open file descriptors, threads; and the daemon's shared-memory
 frame rings in /dev/shm (count and bytes). After the warm-up (default: 60 s, or a third of a
 short run) it fits a least-squares line to each series and prints its slope per hour with the
-first and last values, so a leak shows as a steady slope. Target: no growth after warm-up (RSS
-slopes within noise, fds, threads and rings flat). --json prints everything (with the samples
+first and last values, so a leak shows as a steady slope; and the slope of the second half alone,
+since allocators grow in steps and then stay (a whole-run slope counts a step as growth). Target:
+no growth after warm-up (second-half RSS slopes within noise, fds, threads and rings flat). --json prints everything (with the samples
 under --samples) for machines.
 """
 from __future__ import annotations
@@ -161,28 +162,42 @@ def series(samples: list[dict], warmup_s: float) -> dict[str, dict[str, list[tup
     return out
 
 
+def _median(vals: list[float]) -> float:
+    v = sorted(vals)
+    return (v[(len(v) - 1) // 2] + v[len(v) // 2]) / 2
+
+
 def growth_table(samples: list[dict], warmup_s: float) -> dict:
-    """role -> metric -> {first, last, max, slope_per_h, n} over the samples after warm-up."""
+    """role -> metric -> {first, last, max, slope_per_h, late_slope_per_h, early_median,
+    late_median, n} over the samples after warm-up. The late figures cover the second half only:
+    allocators grow in steps (an arena, a cache) and then stay, which a whole-run slope reports as
+    growth; a leak keeps climbing in the second half too."""
     table = {}
     for role, metrics in series(samples, warmup_s).items():
         for m, pts in metrics.items():
             vals = [v for _, v in pts]
+            half = len(pts) // 2
+            s, late = slope_per_hour(pts), slope_per_hour(pts[half:])
             table.setdefault(role, {})[m] = {
                 "first": round(vals[0], 3), "last": round(vals[-1], 3), "max": round(max(vals), 3),
-                "slope_per_h": None if (s := slope_per_hour(pts)) is None else round(s, 3), "n": len(pts)}
+                "slope_per_h": None if s is None else round(s, 3),
+                "late_slope_per_h": None if late is None else round(late, 3),
+                "early_median": round(_median(vals[:max(1, half)]), 3), "late_median": round(_median(vals[half:]), 3),
+                "n": len(pts)}
     return table
 
 
 def verdict(table: dict) -> list[str]:
-    """Series that grew: fds, threads or rings whose last value exceeds the first, RSS slopes over
-    20 MB/h (allocator noise over a short run is far below that)."""
+    """Series that grew: fds, threads or rings whose median is higher in the second half of the
+    run than in the first, RSS climbing more than 20 MB/h in the second half (allocator noise and
+    one-off steps stay far below that)."""
     out = []
     for role, metrics in table.items():
         for m, d in metrics.items():
-            if m in ("fds", "threads", "rings") and d["last"] > d["first"] and (d["slope_per_h"] or 0) > 0:
-                out.append(f"{role} {m} {d['first']:g} -> {d['last']:g}")
-            if m == "rss_mb" and role != "total" and (d["slope_per_h"] or 0) > 20:
-                out.append(f"{role} rss {d['slope_per_h']:+.1f} MB/h")
+            if m in ("fds", "threads", "rings") and d["late_median"] > d["early_median"]:
+                out.append(f"{role} {m} median {d['early_median']:g} -> {d['late_median']:g}")
+            if m == "rss_mb" and role != "total" and (d["late_slope_per_h"] or 0) > 20:
+                out.append(f"{role} rss {d['late_slope_per_h']:+.1f} MB/h in the second half")
     return out
 
 
@@ -190,19 +205,24 @@ def print_table(result: dict) -> None:
     t = result["growth"]
     print(f"soak: {result['cameras']} camera(s), {result['seconds']:.0f} s, warm-up {result['warmup_s']:.0f} s, "
           f"{result['samples_n']} samples; weights: {result['weights']}; load {result['load_average']}")
-    print(f"{'process':<22} {'RSS MB first→last':>18} {'MB/h':>8} {'fds':>9} {'fds/h':>7} "
-          f"{'threads':>9} {'thr/h':>7}")
+    print("slopes per hour after warm-up (whole / second half)")
+    print(f"{'process':<22} {'RSS MB first→last':>18} {'MB/h':>16} {'fds':>9} {'fds/h':>13} "
+          f"{'threads':>9} {'thr/h':>13}")
 
     def cell(d, key):
-        return "" if d is None else f"{d['first']:g}→{d['last']:g}" if key == "range" else \
-            ("" if d["slope_per_h"] is None else f"{d['slope_per_h']:+.1f}")
+        if d is None:
+            return ""
+        if key == "range":
+            return f"{d['first']:g}→{d['last']:g}"
+        whole, late = d["slope_per_h"], d["late_slope_per_h"]
+        return "" if whole is None else f"{whole:+.1f} / {late:+.1f}" if late is not None else f"{whole:+.1f}"
 
     for role in sorted(r for r in t if r not in ("shm", "total")):
         m = t[role]
         rss = m.get("rss_mb")
         rss_range = f"{rss['first']:.1f}→{rss['last']:.1f}" if rss else ""
-        print(f"{role:<22} {rss_range:>18} {cell(rss, 'slope'):>8} {cell(m.get('fds'), 'range'):>9} "
-              f"{cell(m.get('fds'), 'slope'):>7} {cell(m.get('threads'), 'range'):>9} {cell(m.get('threads'), 'slope'):>7}")
+        print(f"{role:<22} {rss_range:>18} {cell(rss, 'slope'):>16} {cell(m.get('fds'), 'range'):>9} "
+              f"{cell(m.get('fds'), 'slope'):>13} {cell(m.get('threads'), 'range'):>9} {cell(m.get('threads'), 'slope'):>13}")
     if "total" in t:
         d = t["total"]["rss_mb"]
         print(f"{'total RSS':<22} {d['first']:.1f}→{d['last']:.1f} MB, {cell(d, 'slope')} MB/h")
