@@ -29,6 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import alprd  # noqa: F401  (sets OMP_WAIT_POLICY before torch loads: see alprd/__init__.py)
 import numpy as np
 import torch
 
@@ -61,7 +62,8 @@ def machine() -> dict:
     from alprd.backends.select import _cpu_model
 
     info = {"cpu": _cpu_model(), "cores": os.cpu_count(), "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
     try:
         import onnxruntime
 

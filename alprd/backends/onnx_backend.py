@@ -6,9 +6,12 @@ loaded only when first asked for (tests, tools).
 
 Session options: all graph optimisations (BatchNorm folding, NCHWc layout), one inter-op thread
 and sequential execution (the graphs are chains; parallel branches would only fight for the same
-two cores), memory pattern and arena on (fixed shapes per batch size), and ``spin`` off by default:
-ORT's worker threads otherwise busy-wait between kernels, burning the CPU time that the
-daemon's decoder processes need.
+two cores), the CPU arena on (without it DSNet took ~1.6x the CPU time here: fresh pages every
+run), the memory pattern off (it plans and keeps one block per batch size seen: +130 MB for no
+measured gain with the daemon's varying batch sizes), and ``spin`` off by default: ORT's worker
+threads otherwise busy-wait between kernels, burning the CPU time that the daemon's decoder
+processes need. The detector runs at most DET_CHUNK views per call, which bounds the arena (a
+512×512 view's stem activations are 8 MB each) without costing time per frame.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import numpy as np
 from alprd.model.export import export_net, onnx_name, weights_key
 
 log = logging.getLogger(__name__)
+DET_CHUNK = 4
 
 
 def available() -> bool:
@@ -50,7 +54,7 @@ def session_options(threads: int = 0, spin: bool = False):
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.enable_mem_pattern = True
+    opts.enable_mem_pattern = False
     opts.enable_cpu_mem_arena = True
     if threads:
         opts.intra_op_num_threads = threads
@@ -99,7 +103,12 @@ class OnnxBackend:
     # -- the serving path: uint8 NHWC batches as the letterbox and the warp write them
     def detect_u8(self, images: np.ndarray) -> np.ndarray:
         """N×S×S×3 uint8 BGR → N×12×S/16×S/16 (scores already sigmoid)."""
-        return self._session("dsnet", "u8").run(None, {"images": _u8(images)})[0]
+        sess = self._session("dsnet", "u8")
+        images = _u8(images)
+        if len(images) <= DET_CHUNK:
+            return sess.run(None, {"images": images})[0]
+        return np.concatenate([sess.run(None, {"images": images[i:i + DET_CHUNK]})[0]
+                               for i in range(0, len(images), DET_CHUNK)])
 
     def read_u8(self, plates: np.ndarray) -> np.ndarray:
         """N×48×144×3 uint8 BGR → N×T×C logits."""

@@ -65,7 +65,9 @@ class Recognizer:
             return []
         frames = [_as_bgr(f) for f in frames]
         if self.prepost == "device":
-            return self._detect_device(frames)
+            out = self._detect_device(frames)
+            self._device_frames = []          # only recognize() warps them: free the device copies
+            return out
         batch, boxes = self._letterbox(frames)
         cands = pp.decode_batch(self.backend.detect_u8(batch), self.det_threshold, self.z)
         return [self._suppress(c, s, lb) for (c, s), lb in zip(cands, boxes)]

@@ -44,7 +44,7 @@ def test_uint8_graphs_match_torch_on_uint8_batches(tmp_path):
     assert names == ["dsnet.onnx", "dsnet_u8.onnx", "rsnet.onnx", "rsnet_u8.onnx"]
     be = onnx_backend.OnnxBackend(ds, rs, det_size=64)
     rng = np.random.default_rng(0)
-    views = rng.integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)      # batch 3: dynamic batch
+    views = rng.integers(0, 256, (6, 64, 64, 3), dtype=np.uint8)      # dynamic batch, > DET_CHUNK
     plates = rng.integers(0, 256, (5, 48, 144, 3), dtype=np.uint8)
     with torch.no_grad():
         want_maps = ds(geometry.normalize(views)).numpy()
