@@ -2,6 +2,8 @@
 `rtsp_server`."""
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from rtsp_server import rtsp_server  # noqa: F401  (fixture)
@@ -18,3 +20,13 @@ def video_file(tmp_path_factory):
 def rtsp_video(tmp_path_factory):
     """30 s of 160x120 at 25 fps: long enough that an RTSP test never reaches its end."""
     return make_video(tmp_path_factory.mktemp("rtsp") / "long.mp4", frames=750)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """`alprd.cli.main` installs a stderr handler; keep it from outliving the test's capture."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

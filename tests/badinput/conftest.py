@@ -15,15 +15,3 @@ from helpers_daemon import make_rigged_weights  # noqa: E402
 def badinput_weights(tmp_path_factory):
     """The rigged weights (one plate "A" in every image), so every readable image reads."""
     return make_rigged_weights(tmp_path_factory.mktemp("badinput-weights") / "rigged.pt")
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """`alprd.cli.main` installs a stderr handler; keep it from outliving the test's capture."""
-    import logging
-
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)

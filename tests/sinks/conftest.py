@@ -1,7 +1,6 @@
 """Fixtures of the sink tests: an empty database per test, on each dialect."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import pytest
@@ -24,13 +23,3 @@ def db(request, tmp_path) -> Db:
     if not server.running():  # a failed outage test must not take the others down
         server.start()
     return Db("postgresql", server.create_database(), server)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """`alprd.cli.main` installs a stderr handler; keep it from outliving the test's capture."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
