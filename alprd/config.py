@@ -13,6 +13,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
+
 
 class ConfigError(Exception):
     """A user-fixable problem in the configuration file."""
@@ -63,8 +65,8 @@ class InferenceConfig(_Model):
     weights: str | None = None  # None = the weights shipped in the package
     max_batch: int = Field(default=8, ge=1, le=256)
     max_wait_ms: float = Field(default=20.0, ge=0)
-    det_threshold: float = Field(default=0.5, ge=0, le=1)
-    nms_threshold: float = Field(default=0.3, ge=0, le=1)
+    det_threshold: float = Field(default=DET_THRESHOLD, ge=0, le=1)
+    nms_threshold: float = Field(default=NMS_THRESHOLD, ge=0, le=1)
     threads: int = Field(default=0, ge=0, description="torch/ORT intra-op threads; 0 = library default")
 
 

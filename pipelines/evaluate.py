@@ -26,6 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from alprd.model.defaults import DET_THRESHOLD
+
 IOU_MATCH = 0.5
 
 
@@ -348,7 +350,7 @@ def print_report(results: dict, console=None) -> None:
 
 
 def run(weights: str | None, sets: list[str], root: Path, limit: int | None = None, device: str = "cpu",
-        threads: int = 0, det_size: int = 512, det_threshold: float = 0.5, backend: str = "auto") -> dict:
+        threads: int = 0, det_size: int = 512, det_threshold: float = DET_THRESHOLD, backend: str = "auto") -> dict:
     from alprd.model.recognizer import Recognizer
 
     rec = Recognizer(weights=weights, device=device, threads=threads, det_size=det_size, det_threshold=det_threshold,
@@ -382,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--backend", default="auto", help="inference backend as served: auto, torch, onnxruntime")
     ap.add_argument("--det-size", type=int, default=512)
-    ap.add_argument("--det-threshold", type=float, default=0.5)
+    ap.add_argument("--det-threshold", type=float, default=DET_THRESHOLD)
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON instead of tables")
     ap.add_argument("--out", help="also write the JSON metrics to this file")
     a = ap.parse_args(argv)

@@ -8,6 +8,8 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from alprd.model.defaults import DET_THRESHOLD
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("--weights", help="weights file (default: the shipped weights)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--det-size", type=int, default=512, help="detector view side (multiple of 32)")
-    p.add_argument("--threshold", type=float, default=0.5, help="detection confidence threshold")
+    p.add_argument("--threshold", type=float, default=DET_THRESHOLD,
+                   help=f"detection confidence threshold (default {DET_THRESHOLD}, chosen on dev data)")
     p.set_defaults(func=run)
 
 

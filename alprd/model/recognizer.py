@@ -22,6 +22,7 @@ import numpy as np
 from alprd.backends import prepost as pp
 from alprd.events import PlateRead, as_corners
 from alprd.model import geometry
+from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
 from alprd.model.weights import build_models
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ class Recognizer:
     """Not thread-safe: one caller at a time (its batch buffers are reused between calls)."""
 
     def __init__(self, weights: str | None = None, device: str = "auto", det_size: int = 512,
-                 det_threshold: float = 0.5, nms_threshold: float = 0.3, z: float = geometry.Z_DEFAULT,
+                 det_threshold: float = DET_THRESHOLD, nms_threshold: float = NMS_THRESHOLD, z: float = geometry.Z_DEFAULT,
                  crops: bool = False, threads: int = 0, backend: str = "auto", prepost: str = "auto"):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
