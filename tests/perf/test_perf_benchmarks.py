@@ -25,8 +25,13 @@ def test_model_benchmark_table(capsys):
 
 
 def test_pipeline_benchmark_runs_on_a_tiny_input(tmp_path):
+    # the built weights light up on the benchmark's plate whatever the shipped weights can read,
+    # so tracks, previews and finals are exercised deterministically
+    from benchmarks.rigged import make_bright_plate_weights
+
+    weights = str(make_bright_plate_weights(tmp_path / "bright.pt"))
     res = pipeline.bench([1], seconds=3.0, size=(256, 144), modes=["flat", "paced"], paced_fps=10,
-                         weights=None, backend="onnxruntime", max_batch=4, threads=1, workdir=tmp_path)
+                         weights=weights, backend="onnxruntime", max_batch=4, threads=1, workdir=tmp_path)
     rows = {r["mode"]: r for r in res["rows"]}
     assert set(rows) == {"flat", "paced"}
     for r in rows.values():
