@@ -1,6 +1,8 @@
-"""Event factories shared by the sink tests."""
+"""Event factories and the database outage shared by the sink tests."""
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import datetime, timedelta, timezone
 
 from alprd.events import Alternative, PlateEvent
@@ -17,3 +19,23 @@ def make_event(plate: str = "ABC123", camera: str = "gate1", *, kind: str = "pla
                       direction=kw.pop("direction", "down"),
                       corners=kw.pop("corners", ((10.0, 20.0), (110.0, 22.0), (108.0, 52.0), (9.0, 50.0))),
                       **kw)
+
+
+@contextlib.contextmanager
+def database_down(db):
+    """The outage the SQL sink must ride out: PostgreSQL stopped, or SQLite held by another
+    writer's exclusive transaction; the database is back when the block ends."""
+    lock = None
+    if db.dialect == "postgresql":
+        db.server.stop()
+    else:
+        lock = sqlite3.connect(db.url[len("sqlite:///"):], isolation_level=None, timeout=1)
+        lock.execute("BEGIN EXCLUSIVE")
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.rollback()
+            lock.close()
+        else:
+            db.server.start()

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from helpers_sinks import T0, make_event
+from helpers_sinks import T0, database_down, make_event
 
 from alprd.config import SqlSinkConfig
 from alprd.events import Alternative
@@ -86,12 +85,6 @@ def test_store_reads_logs_previews_too(db, tmp_path):
     sink.close()
 
 
-def _hold_sqlite_write_lock(url: str) -> sqlite3.Connection:
-    conn = sqlite3.connect(url[len("sqlite:///"):], isolation_level=None, timeout=1)
-    conn.execute("BEGIN EXCLUSIVE")
-    return conn
-
-
 def test_database_outage_spools_and_replays_exactly_once(db, tmp_path, caplog):
     sink = _sink(db, tmp_path)
     first = [make_event(f"AAA{i:03d}", track_id=i) for i in range(5)]
@@ -100,12 +93,7 @@ def test_database_outage_spools_and_replays_exactly_once(db, tmp_path, caplog):
     assert sink.flush(timeout=15)
 
     # the outage: PostgreSQL goes away; SQLite stays locked by another writer
-    lock = None
-    if db.dialect == "postgresql":
-        db.server.stop()
-    else:
-        lock = _hold_sqlite_write_lock(db.url)
-    try:
+    with database_down(db):
         during = [make_event(f"BBB{i:03d}", track_id=100 + i) for i in range(40)]
         caplog.set_level(logging.INFO, logger="alprd.sinks.sql")
         t = time.monotonic()
@@ -114,12 +102,6 @@ def test_database_outage_spools_and_replays_exactly_once(db, tmp_path, caplog):
         assert time.monotonic() - t < 5
         assert not sink.flush(timeout=1.5)
         assert sink.pending() and not sink.available
-    finally:
-        if lock is not None:
-            lock.rollback()
-            lock.close()
-        else:
-            db.server.start()
     assert sink.flush(timeout=30)
     ids = _event_ids(sink.engine)
     assert sorted(ids) == sorted(ev.event_id for ev in first + during)
@@ -133,20 +115,11 @@ def test_database_outage_spools_and_replays_exactly_once(db, tmp_path, caplog):
 
 def test_events_still_spooled_at_close_are_written_by_the_next_start(db, tmp_path):
     sink = _sink(db, tmp_path)
-    lock = _hold_sqlite_write_lock(db.url) if db.dialect == "sqlite" else None
-    if lock is None:
-        db.server.stop()
-    try:
+    with database_down(db):
         evs = [make_event(f"CCC{i:03d}", track_id=i) for i in range(10)]
         for ev in evs:
             sink.publish(ev)
         sink.close(timeout=0.5)  # the database is down: close gives up, the spool keeps them
-    finally:
-        if lock is not None:
-            lock.rollback()
-            lock.close()
-        else:
-            db.server.start()
     sink = _sink(db, tmp_path)  # replays the spool on start
     assert sink.flush(timeout=30)
     assert sorted(_event_ids(sink.engine)) == sorted(ev.event_id for ev in evs)

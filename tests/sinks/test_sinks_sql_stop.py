@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from helpers_sinks import make_event
+from helpers_sinks import database_down, make_event
 
 from alprd.config import SqlSinkConfig
 from alprd.sinks import schema
@@ -23,18 +23,10 @@ def _sink(db, tmp_path) -> SqlSink:
 
 
 def test_flush_gives_up_promptly_while_the_database_is_down(db, tmp_path, caplog):
-    import sqlite3
-
     sink = _sink(db, tmp_path)
     sink.publish(make_event("AAA001"))
     assert sink.flush(timeout=15)
-    lock = None
-    if db.dialect == "postgresql":
-        db.server.stop()
-    else:
-        lock = sqlite3.connect(db.url[len("sqlite:///"):], isolation_level=None, timeout=1)
-        lock.execute("BEGIN EXCLUSIVE")
-    try:
+    with database_down(db):
         evs = [make_event(f"BBB{i:03d}", track_id=10 + i) for i in range(5)]
         for ev in evs:
             sink.publish(ev)
@@ -47,12 +39,6 @@ def test_flush_gives_up_promptly_while_the_database_is_down(db, tmp_path, caplog
         sink.close(timeout=30)
         assert time.monotonic() - t0 < 10
         assert "stay spooled" in caplog.text
-    finally:
-        if lock is not None:
-            lock.rollback()
-            lock.close()
-        else:
-            db.server.start()
     again = _sink(db, tmp_path)
     assert again.flush(timeout=30)
     with again.engine.connect() as conn:
