@@ -25,7 +25,7 @@ from alprd.model.dsnet import STRIDE
 
 class Letterboxer:
     """Letterboxes a list of frames into a reused N×S×S×3 uint8 buffer (geometry.letterbox's
-    policy: aspect kept, centred, INTER_AREA down / INTER_LINEAR up, PAD_VALUE grey).
+    policy: aspect kept, centred, geometry.resize, PAD_VALUE grey).
 
     The returned batch is a view of the buffer: valid until the next call."""
 
@@ -61,8 +61,7 @@ def letterbox_into(image: np.ndarray, canvas: np.ndarray) -> geometry.Letterbox:
     if (nw, nh) == (w, h):
         np.copyto(inner, image)
     else:
-        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        out = cv2.resize(image, (nw, nh), dst=inner, interpolation=interp)
+        out = geometry.resize(image, (nw, nh), dst=inner)
         if out is not inner and not np.shares_memory(out, inner):   # OpenCV declined the strided dst
             np.copyto(inner, out)
     return geometry.Letterbox(scale, px, py)

@@ -41,7 +41,7 @@ def run(args) -> int:
             print(f"  camera {cam.id}: {mask_url(cam.url)} @ {camera_fps(cfg, cam):g} fps"
                   + (f" ({', '.join(extras)})" if extras else ""))
         inf = cfg.inference
-        print(f"  inference: device {inf.device}, backend {inf.backend}, batch {inf.max_batch}, "
+        print(f"  inference: device {inf.device}, backend {inf.backend}, batch {inf.max_batch or 'auto'}, "
               f"wait {inf.max_wait_ms:g} ms, weights {inf.weights or 'shipped'}")
         s = cfg.sinks
         sinks = []

@@ -13,6 +13,9 @@ Three parts, so each is testable alone:
   skipped); one ("results", ...) message per batch goes back, accounting for every descriptor
   received, so the main process knows exactly what is in flight.
 
+The main process gives the worker at most one batch of frames at a time (max_batch; see
+alprd.service.daemon): frames wait in the main process, where the too old are skipped, not here.
+
 Messages: in ``("frames", [FrameRef, ...])``, ``("cameras", [CameraConfig, ...])`` (the camera
 list after a configuration reload: ROIs and polygons) and ``("stop",)``; out ``("ready", info)`` once the
 model is loaded, ``("results", [FrameResult, ...], n_refs, stats)`` per batch.
@@ -193,13 +196,15 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
     # descriptors arrive, not when their batch runs: a decoder keeps writing while a batch is
     # being inferred, and would otherwise overwrite the frames waiting for the next one.
     channel.transform = lambda msg: ("frames_read", read_frames(reader, msg[1])) if msg[0] == "frames" else msg
-    batcher = Batcher(inference.max_batch, inference.max_wait_ms / 1000.0)
     backend = getattr(recognizer, "backend", None)
-    device = f"{getattr(backend, 'name', '?')} on {getattr(backend, 'device', None) or inference.device}"
+    on = str(getattr(backend, "device", None) or inference.device)
+    max_batch = inference.batch_for(on)
+    batcher = Batcher(max_batch, inference.max_wait_ms / 1000.0)
+    device = f"{getattr(backend, 'name', '?')} on {on}"
     log.info("inference worker ready on %s in %.1f s (max batch %d, max wait %g ms%s)", device,
-             time.monotonic() - t0, inference.max_batch, inference.max_wait_ms,
+             time.monotonic() - t0, max_batch, inference.max_wait_ms,
              "" if recognizer.trained else "; UNTRAINED weights: nothing will be read")
-    channel.send("ready", {"device": device, "trained": bool(recognizer.trained)})
+    channel.send("ready", {"device": device, "trained": bool(recognizer.trained), "max_batch": max_batch})
     stopping = False
     stale: dict[str, int] = {}  # refs found overwritten since the latest results message
     try:

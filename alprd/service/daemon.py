@@ -4,9 +4,11 @@
                                              ◄──FrameResults──┘
     main: one tracker per camera (TrackRouter) → crops → FanoutSink → stdout / JSONL / SQL / bus
 
-The main process relays frame descriptors to the worker with a credit (at most 2×max_batch in
+The main process relays frame descriptors to the worker with a credit (at most max_batch in
 flight), so it always knows which frames are in flight; per camera it keeps at most ring_slots
-descriptors waiting (older ones point at ring slots already overwritten: dropped and counted).
+descriptors waiting (older ones point at ring slots already overwritten: dropped and counted),
+and skips (drops, counted) those that waited longer than inference.max_queue_ms: a daemon that
+falls behind stays current (latest frames, low event latency) instead of lagging by its queue.
 
 Signals only set a flag; the loop acts. Orderly stop (SIGTERM, SIGINT, or every file source at
 its end): the supervisor stops the children in reverse start order — the decoders first, then
@@ -101,7 +103,7 @@ class Daemon:
         self._inflight_by_cam: dict[str, int] = {c.id: 0 for c in self.cameras}
         # camera -> (stream timestamp of the latest frame its decoder sent, monotonic arrival)
         self._last_frame: dict[str, tuple[float, float]] = {}
-        self._credit = 2 * cfg.inference.max_batch
+        self._credit = cfg.inference.batch_for(cfg.inference.device)  # the worker's "ready" says
         self._worker_ready = False
         self._fatal: str | None = None
         self._decoder_stats: dict[str, object] = {}
@@ -226,8 +228,9 @@ class Daemon:
             if q is None:
                 return
             self.counters.frame_received(ref.camera_id)
-            self._last_frame[ref.camera_id] = (ref.timestamp, time.monotonic())
-            q.append(ref)
+            now = time.monotonic()
+            self._last_frame[ref.camera_id] = (ref.timestamp, now)
+            q.append((ref, now))
             if len(q) > self._slots:  # its ring slot is being overwritten anyway
                 q.popleft()
                 self.counters.frames_dropped_waiting(ref.camera_id)
@@ -247,6 +250,7 @@ class Daemon:
                 self.notify.frames_flowing(self._status_line())
         elif kind == "ready" and child.name == WORKER:
             self._worker_ready = True
+            self._credit = int(msg[1].get("max_batch") or self._credit)
             self._worker_down_since = None
             if not msg[1].get("trained", True):
                 log.warning("the model weights are untrained: frames are processed but no plate is read")
@@ -285,14 +289,15 @@ class Daemon:
     def _dispatch(self) -> None:
         if not self._worker_ready:
             return
+        self._skip_late(time.monotonic())
         room = self._credit - self._inflight
         batch = []
         while room > 0:
-            heads = [(q[0].timestamp, cid) for cid, q in self._pending.items() if q]
+            heads = [(q[0][0].timestamp, cid) for cid, q in self._pending.items() if q]
             if not heads:
                 break
             _, cid = min(heads)
-            batch.append(self._pending[cid].popleft())
+            batch.append(self._pending[cid].popleft()[0])
             room -= 1
         if batch and self.sup.send(self.sup.child(WORKER), "frames", batch):
             if not self._inflight:
@@ -301,8 +306,24 @@ class Daemon:
             for ref in batch:
                 self._inflight_by_cam[ref.camera_id] += 1
         elif batch:  # worker going away: put them back, oldest first
+            now = time.monotonic()
             for ref in reversed(batch):
-                self._pending[ref.camera_id].appendleft(ref)
+                self._pending[ref.camera_id].appendleft((ref, now))
+
+    def _skip_late(self, now: float) -> None:
+        """Drop (and count) frames that waited longer than max_queue_ms for the worker, oldest
+        first: under overload the worker gets the newest frames, so events stay current. Not
+        while stopping: an orderly stop processes every frame that is still waiting."""
+        limit = self.cfg.inference.max_queue_ms / 1000.0
+        if not limit or self._stop_reason is not None:
+            return
+        for cid, q in self._pending.items():
+            n = 0
+            while q and now - q[0][1] > limit:
+                q.popleft()
+                n += 1
+            if n:
+                self.counters.frames_dropped_waiting(cid, n)
 
     def _expire_silent_cameras(self, now: float) -> None:
         """A camera whose decoder has sent nothing for max_unseen_s (a dead stream, a file at
