@@ -97,7 +97,7 @@ def test_letterbox_maps_points_both_ways():
     np.testing.assert_allclose(lb.to_frame(lb.to_view(pts)), pts, atol=1e-3)
 
 
-def test_resize_stays_close_to_opencv_area_at_a_fraction_of_its_cost_shape_for_any_size():
+def test_resize_stays_close_to_opencv_area_and_keeps_the_shape_for_any_size():
     import cv2
     from pathlib import Path
 
@@ -106,7 +106,7 @@ def test_resize_stays_close_to_opencv_area_at_a_fraction_of_its_cost_shape_for_a
     photo = cv2.imread(str(Path(alprd.__file__).parent / "data" / "sample.jpg"))
     frame = cv2.resize(photo, (1920, 1080), interpolation=cv2.INTER_CUBIC)
     ref = cv2.resize(frame, (512, 288), interpolation=cv2.INTER_AREA)
-    out = geometry.resize(frame, (512, 288))
+    out = g.resize(frame, (512, 288))
     assert out.shape == ref.shape
     diff = np.abs(out.astype(np.int16) - ref)
     assert diff.mean() < 2.0, diff.mean()          # ~1 grey level measured
@@ -114,7 +114,7 @@ def test_resize_stays_close_to_opencv_area_at_a_fraction_of_its_cost_shape_for_a
                   - ref).mean() > diff.mean()       # it is not just decimation
     for w, h, nw, nh in [(1919, 1079, 512, 288), (720, 1160, 318, 512), (100, 40, 300, 120), (64, 64, 64, 64)]:
         img = np.zeros((h, w, 3), np.uint8)
-        assert geometry.resize(img, (nw, nh)).shape == (nh, nw, 3)
+        assert g.resize(img, (nw, nh)).shape == (nh, nw, 3)
     canvas = np.zeros((288, 512, 3), np.uint8)
-    res = geometry.resize(frame, (512, 288), dst=canvas)
+    res = g.resize(frame, (512, 288), dst=canvas)
     assert np.shares_memory(res, canvas) and np.array_equal(canvas, out)
