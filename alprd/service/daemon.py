@@ -29,13 +29,13 @@ import os
 import signal
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 from alprd.config import AppConfig, CameraConfig, camera_fps
 from alprd.events import PlateEvent
 from alprd.service import preflight, reload, runstats
 from alprd.service.crops import CropStore
+from alprd.service.dispatch import FrameDispatcher
 from alprd.service.sdnotify import ServiceNotifier
 from alprd.service.supervisor import (FATAL, FINISHED, RUNNING, STOPPING, ProcessSpec, RestartPolicy,
                                       Supervisor)
@@ -96,14 +96,13 @@ class Daemon:
         self._signals: list[int] = []
         self._stop_reason: str | None = None
         self._force = False
-        self._pending: dict[str, deque] = {c.id: deque() for c in self.cameras}
         self._ended_rings: set[str] = set()  # cameras whose decoder finished, ring left for the worker
-        self._slots = cfg.defaults.ring_slots
-        self._inflight = 0
-        self._inflight_by_cam: dict[str, int] = {c.id: 0 for c in self.cameras}
+        self.frames = FrameDispatcher(  # the credit is the worker's batch size: its "ready" says
+            [c.id for c in self.cameras], slots=cfg.defaults.ring_slots,
+            credit=cfg.inference.batch_for(cfg.inference.device),
+            max_queue_s=cfg.inference.max_queue_ms / 1000.0)
         # camera -> (stream timestamp of the latest frame its decoder sent, monotonic arrival)
         self._last_frame: dict[str, tuple[float, float]] = {}
-        self._credit = cfg.inference.batch_for(cfg.inference.device)  # the worker's "ready" says
         self._worker_ready = False
         self._fatal: str | None = None
         self._decoder_stats: dict[str, object] = {}
@@ -224,23 +223,18 @@ class Daemon:
         kind = msg[0]
         if kind == "frame":
             ref = msg[1]
-            q = self._pending.get(ref.camera_id)
-            if q is None:
+            if ref.camera_id not in self.frames:
                 return
             self.counters.frame_received(ref.camera_id)
             now = time.monotonic()
             self._last_frame[ref.camera_id] = (ref.timestamp, now)
-            q.append((ref, now))
-            if len(q) > self._slots:  # its ring slot is being overwritten anyway
-                q.popleft()
-                self.counters.frames_dropped_waiting(ref.camera_id)
+            dropped = self.frames.received(ref, now)
+            if dropped:
+                self.counters.frames_dropped_waiting(ref.camera_id, dropped)
         elif kind == "results":
             _, results, n_refs, stats = msg
             self._progress_at = time.monotonic()
-            self._inflight = max(0, self._inflight - n_refs)
-            for cid, n in stats.get("refs_by_camera", {}).items():
-                if cid in self._inflight_by_cam:
-                    self._inflight_by_cam[cid] = max(0, self._inflight_by_cam[cid] - n)
+            self.frames.done(stats.get("refs_by_camera", {}))
             self.counters.batch_done(results, stats)
             for result in results:
                 if result.camera_id in self.router.trackers:
@@ -250,7 +244,7 @@ class Daemon:
                 self.notify.frames_flowing(self._status_line())
         elif kind == "ready" and child.name == WORKER:
             self._worker_ready = True
-            self._credit = int(msg[1].get("max_batch") or self._credit)
+            self.frames.credit = int(msg[1].get("max_batch") or self.frames.credit)
             self._worker_down_since = None
             if not msg[1].get("trained", True):
                 log.warning("the model weights are untrained: frames are processed but no plate is read")
@@ -263,11 +257,10 @@ class Daemon:
             if change.kind == "exited":
                 self._worker_ready = False
                 self._worker_down_since = time.monotonic()
-                if self._inflight:
-                    log.warning("%d frame(s) in flight were lost with the worker", self._inflight)
-                    self.counters.frames_lost_with_worker({k: v for k, v in self._inflight_by_cam.items() if v})
-                self._inflight = 0
-                self._inflight_by_cam = dict.fromkeys(self._inflight_by_cam, 0)
+                lost = self.frames.lose_in_flight()
+                if lost:
+                    log.warning("%d frame(s) in flight were lost with the worker", sum(lost.values()))
+                    self.counters.frames_lost_with_worker(lost)
                 if child.state == FATAL:
                     self._fatal = f"the inference worker failed: {child.fatal_message}"
                     self._request_stop(self._fatal, code=1)
@@ -289,41 +282,19 @@ class Daemon:
     def _dispatch(self) -> None:
         if not self._worker_ready:
             return
-        self._skip_late(time.monotonic())
-        room = self._credit - self._inflight
-        batch = []
-        while room > 0:
-            heads = [(q[0][0].timestamp, cid) for cid, q in self._pending.items() if q]
-            if not heads:
-                break
-            _, cid = min(heads)
-            batch.append(self._pending[cid].popleft()[0])
-            room -= 1
-        if batch and self.sup.send(self.sup.child(WORKER), "frames", batch):
-            if not self._inflight:
-                self._progress_at = time.monotonic()  # the stall clock starts with the first frame out
-            self._inflight += len(batch)
-            for ref in batch:
-                self._inflight_by_cam[ref.camera_id] += 1
-        elif batch:  # worker going away: put them back, oldest first
-            now = time.monotonic()
-            for ref in reversed(batch):
-                self._pending[ref.camera_id].appendleft((ref, now))
-
-    def _skip_late(self, now: float) -> None:
-        """Drop (and count) frames that waited longer than max_queue_ms for the worker, oldest
-        first: under overload the worker gets the newest frames, so events stay current. Not
-        while stopping: an orderly stop processes every frame that is still waiting."""
-        limit = self.cfg.inference.max_queue_ms / 1000.0
-        if not limit or self._stop_reason is not None:
-            return
-        for cid, q in self._pending.items():
-            n = 0
-            while q and now - q[0][1] > limit:
-                q.popleft()
-                n += 1
-            if n:
+        now = time.monotonic()
+        if self._stop_reason is None:  # an orderly stop processes every frame still waiting
+            for cid, n in self.frames.skip_late(now).items():
                 self.counters.frames_dropped_waiting(cid, n)
+        batch = self.frames.take()
+        if not batch:
+            return
+        if self.sup.send(self.sup.child(WORKER), "frames", batch):
+            if not self.frames.in_flight:
+                self._progress_at = now  # the stall clock starts with the first frame out
+            self.frames.sent(batch)
+        else:  # worker going away: put them back, oldest first
+            self.frames.put_back(batch, now)
 
     def _expire_silent_cameras(self, now: float) -> None:
         """A camera whose decoder has sent nothing for max_unseen_s (a dead stream, a file at
@@ -331,7 +302,7 @@ class Daemon:
         the time since. A camera whose frames are merely still being inferred is not silent."""
         quiet = self.cfg.tracking.max_unseen_s
         for cid, (ts, arrived) in self._last_frame.items():
-            if (now - arrived > quiet and not self._pending[cid] and not self._inflight_by_cam[cid]
+            if (now - arrived > quiet and not self.frames.busy(cid)
                     and self.router.open_tracks_of(cid)):
                 self._publish(self.router.expire(cid, ts + (now - arrived)))
 
@@ -340,12 +311,12 @@ class Daemon:
         from alprd.stream.ring import remove_orphans
 
         for cid in list(self._ended_rings):
-            if every or not (self._pending.get(cid) or self._inflight_by_cam.get(cid)):
+            if every or not self.frames.busy(cid):
                 remove_orphans(camera=cid)
                 self._ended_rings.discard(cid)
 
     def _drained(self) -> bool:
-        return self._inflight == 0 and not any(self._pending.values())
+        return self.frames.drained()
 
     def _publish(self, events: list[PlateEvent]) -> None:
         for e in events:
@@ -355,9 +326,9 @@ class Daemon:
     # -- health (what the watchdog pings stand for) --------------------------------------------
     def _check_health(self, now: float) -> None:
         why = None
-        if self._inflight and now - self._progress_at > self.stall_s:
+        if self.frames.in_flight and now - self._progress_at > self.stall_s:
             why = (f"the inference worker has not answered for {now - self._progress_at:.0f} s "
-                   f"with {self._inflight} frame(s) in flight")
+                   f"with {self.frames.in_flight} frame(s) in flight")
         elif self._worker_down_since is not None and self._t_running is not None:
             limit = self.sup.child(WORKER).spec.ready_timeout_s
             if now - self._worker_down_since > limit:
@@ -406,14 +377,15 @@ class Daemon:
             return  # stop_all stops every decoder; the final flush closes every track
         for cid in sorted(self._retiring):
             child = self.sup.child(f"decoder:{cid}")
-            if child.state in (RUNNING, STOPPING) or self._pending[cid] or self._inflight_by_cam[cid]:
+            if child.state in (RUNNING, STOPPING) or self.frames.busy(cid):
                 continue  # still stopping, or its frames are still being processed
             events = self.router.remove_camera(cid)
             log.info("camera %s removed%s", cid, f"; closing {len(events)} open track(s)" if events else "")
             self._publish(events)
             self.sup.discard(child.name)
             self._retiring.discard(cid)
-            for d in (self._pending, self._inflight_by_cam, self._last_frame, self._decoder_stats,
+            self.frames.remove_camera(cid)
+            for d in (self._last_frame, self._decoder_stats,
                       self.counters.cameras, self._fps):
                 d.pop(cid, None)
             self.cameras = [c for c in self.cameras if c.id != cid]
@@ -423,8 +395,7 @@ class Daemon:
         self._adding = [c for c in self._adding if c.id in self._retiring]
         for cam in ready:
             self.cameras.append(cam)
-            self._pending[cam.id] = deque()
-            self._inflight_by_cam[cam.id] = 0
+            self.frames.add_camera(cam.id)
             self.router.add_camera(cam.id)
         # the worker learns ROIs and polygons before the first frame of a new camera reaches it
         self.sup.send(self.sup.child(WORKER), "cameras", list(self.cameras))
@@ -454,23 +425,17 @@ class Daemon:
                 self._force = True
                 log.warning("%s received again: not waiting for children or in-flight frames", name)
                 self.sup.kill_all()
-                for q in self._pending.values():
-                    self.counters.frames_dropped += len(q)
-                    q.clear()
-                self._inflight = 0
-                self._inflight_by_cam = dict.fromkeys(self._inflight_by_cam, 0)
+                for cid, n in self.frames.clear_waiting().items():
+                    self.counters.frames_dropped_waiting(cid, n)
+                self.counters.frames_lost_with_worker(self.frames.lose_in_flight())
 
     def _finish(self) -> None:
         """Close every open track as a final event, then flush and close the sinks."""
         try:
             # frames the stop could not wait for any longer are accounted, not forgotten
-            for cid, q in self._pending.items():
-                if q:
-                    self.counters.frames_dropped_waiting(cid, len(q))
-                    q.clear()
-            if self._inflight:
-                self.counters.frames_lost_with_worker({k: v for k, v in self._inflight_by_cam.items() if v})
-                self._inflight = 0
+            for cid, n in self.frames.clear_waiting().items():
+                self.counters.frames_dropped_waiting(cid, n)
+            self.counters.frames_lost_with_worker(self.frames.lose_in_flight())
             events = self.router.flush()
             if events:
                 log.info("closing %d open track(s)", len(events))
@@ -529,8 +494,8 @@ class Daemon:
             child = children.get(f"decoder:{cid}")
             tracker = self.router.trackers.get(cid)
             cameras[cid] = {**vars(c), "events": dict(c.events),
-                            "waiting": len(self._pending.get(cid, ())),
-                            "in_flight": self._inflight_by_cam.get(cid, 0),
+                            "waiting": self.frames.waiting_of(cid),
+                            "in_flight": self.frames.in_flight_of(cid),
                             "open_tracks": tracker.open_tracks if tracker else 0,
                             "fps": self._fps.get(cid, 0.0),
                             "connected": bool(decoders.get(cid, {}).get("connected")),
@@ -542,7 +507,7 @@ class Daemon:
             open_tracks=self.router.open_tracks, restarts=self.sup.restarts,
             decoders=decoders, sinks=self.fanout.status(), crops=self.crops.status(),
             cameras=cameras, pid=os.getpid(), state=self.state,
-            healthy=self._unhealthy is None, health=self._unhealthy, in_flight=self._inflight,
+            healthy=self._unhealthy is None, health=self._unhealthy, in_flight=self.frames.in_flight,
             recent_fps=round(sum(self._fps.values()), 3), reloads=dict(self.reloads),
             metrics_url=self.metrics.url if self.metrics is not None else None,
             config=str(self.config_path) if self.config_path else None,

@@ -1,12 +1,14 @@
 """The main process's dispatch policy: at most one batch in flight, too-old frames skipped.
 
-Plain inputs: a Daemon that is built but not run, FrameRefs pushed in as the decoders' messages
-would be, and a stand-in supervisor that records what would go to the worker (no processes).
+Plain inputs: FrameDispatcher alone, then a Daemon that is built but not run, with FrameRefs
+pushed in as the decoders' messages would be and a stand-in supervisor that records what would
+go to the worker (no processes).
 """
 from __future__ import annotations
 
 from alprd.config import parse_config
 from alprd.service.daemon import WORKER, Daemon
+from alprd.service.dispatch import FrameDispatcher
 from alprd.stream.ring import FrameRef
 
 
@@ -44,58 +46,76 @@ def _daemon(**inference) -> Daemon:
     return d
 
 
+def _ref(cam: str, seq: int, ts: float) -> FrameRef:
+    return FrameRef(cam, seq, ts, seq % 8, (4, 4, 3), f"alprd_test_{cam}")
+
+
+def test_frames_waiting_longer_than_max_queue_s_are_skipped_oldest_first():
+    f = FrameDispatcher(["a", "b"], slots=8, credit=4, max_queue_s=0.1)
+    for i in range(3):
+        assert f.received(_ref("a", i, 10.0 + i), now=100.0) == 0
+    new = [_ref("a", 3, 13.0), _ref("a", 4, 14.0)]
+    for r in new:
+        f.received(r, now=100.3)
+    f.received(_ref("b", 0, 13.5), now=100.25)
+    assert f.skip_late(now=100.32) == {"a": 3}
+    assert f.waiting_of("a") == 2 and f.waiting_of("b") == 1
+    assert [r.seq for r in f.take()] == [3, 0, 4]  # oldest stream time first, across cameras
+
+
+def test_no_skipping_when_max_queue_s_is_zero_and_ring_slots_bound_the_wait():
+    f = FrameDispatcher(["a"], slots=3, credit=4, max_queue_s=0.0)
+    dropped = [f.received(_ref("a", i, float(i)), now=0.0) for i in range(5)]
+    assert dropped == [0, 0, 0, 1, 1]  # the oldest go: their ring slots are being reused
+    assert f.skip_late(now=1e9) == {}
+    assert [r.seq for r in f.take()] == [2, 3, 4]
+
+
+def test_at_most_credit_frames_in_flight_until_the_worker_answers():
+    f = FrameDispatcher(["a", "b"], slots=8, credit=3, max_queue_s=0.0)
+    for i in range(3):
+        f.received(_ref("a", i, 100.0 + 2 * i), now=0.0)
+        f.received(_ref("b", i, 101.0 + 2 * i), now=0.0)
+    batch = f.take()
+    assert [(r.camera_id, r.seq) for r in batch] == [("a", 0), ("b", 0), ("a", 1)]
+    f.sent(batch)
+    assert f.take() == [] and f.in_flight == 3 and f.busy("a")
+    f.done({"a": 2, "b": 1})
+    batch = f.take()
+    assert [(r.camera_id, r.seq) for r in batch] == [("b", 1), ("a", 2), ("b", 2)]
+    f.put_back(batch, now=1.0)  # the send failed: first in line again
+    assert [(r.camera_id, r.seq) for r in f.take()] == [("b", 1), ("a", 2), ("b", 2)]
+    assert f.drained() and not f.busy("a")
+
+
+def test_a_dead_worker_loses_what_was_in_flight_and_a_stop_clears_what_waits():
+    f = FrameDispatcher(["a", "b"], slots=8, credit=2, max_queue_s=0.0)
+    for i in range(3):
+        f.received(_ref("a", i, float(i)), now=0.0)
+    f.sent(f.take())
+    assert f.lose_in_flight() == {"a": 2} and f.in_flight == 0
+    assert f.clear_waiting() == {"a": 1} and f.drained()
+
+
 def _frame(d: Daemon, cam: str, seq: int, ts: float) -> FrameRef:
-    ref = FrameRef(cam, seq, ts, seq % 8, (4, 4, 3), f"alprd_test_{cam}")
+    ref = _ref(cam, seq, ts)
     d._on_message(_Decoder(), ("frame", ref))
     return ref
 
 
-def _accounted(d: Daemon) -> bool:
-    c = d.counters
-    waiting = sum(len(q) for q in d._pending.values())
-    return c.frames_in == c.frames_dropped + waiting + d._inflight
-
-
-def test_frames_waiting_longer_than_max_queue_ms_are_skipped_oldest_first_and_counted():
-    d = _daemon(max_queue_ms=100, max_batch=4)
-    old = [_frame(d, "a", i, 10.0 + i) for i in range(3)]
-    arrived = d._pending["a"][-1][1]
-    # the old frames have waited 0.3 s when the next two arrive
-    d._pending["a"] = type(d._pending["a"])((ref, arrived - 0.3) for ref, _ in d._pending["a"])
-    new = [_frame(d, "a", 3 + i, 13.0 + i) for i in range(2)]
-    d._skip_late(arrived + 0.01)
-    assert [r for r, _ in d._pending["a"]] == new
-    assert d.counters.frames_dropped == len(old)
-    assert d.counters.camera("a").dropped == len(old)
-    assert _accounted(d)
-
-
-def test_max_queue_ms_zero_never_skips_and_an_orderly_stop_processes_what_waits():
-    d = _daemon(max_queue_ms=0)
-    _frame(d, "a", 0, 1.0)
-    d._skip_late(d._pending["a"][0][1] + 3600)
-    assert len(d._pending["a"]) == 1 and d.counters.frames_dropped == 0
-
-    d = _daemon(max_queue_ms=50)
-    _frame(d, "a", 0, 1.0)
-    d._stop_reason = "SIGTERM received"
-    d._skip_late(d._pending["a"][0][1] + 3600)
-    assert len(d._pending["a"]) == 1 and d.counters.frames_dropped == 0
-
-
-def test_at_most_one_batch_is_in_flight_and_the_worker_sets_its_size():
-    d = _daemon(max_queue_ms=0)  # max_batch unset: the worker says which
-    assert d._credit == 4  # the CPU default until the worker reports
+def test_the_daemon_skips_late_frames_counts_them_and_takes_its_batch_size_from_the_worker():
+    d = _daemon(max_queue_ms=100)  # max_batch unset: the worker says which
+    assert d.frames.credit == 4  # the CPU default until the worker reports
     d._on_message(_Child(), ("ready", {"device": "onnxruntime on cpu", "trained": True, "max_batch": 3}))
+    assert d.frames.credit == 3
     for i in range(5):
         _frame(d, "a", i, 100.0 + 2 * i)
-        _frame(d, "b", i, 101.0 + 2 * i)
+    d.frames._waiting["a"][0] = (d.frames._waiting["a"][0][0], -1e9)  # the first waited forever
     d._dispatch()
-    [batch] = d.sup.sent
-    # oldest first across cameras, no more than the batch size
-    assert [(r.camera_id, r.seq) for r in batch] == [("a", 0), ("b", 0), ("a", 1)]
+    assert [r.seq for r in d.sup.sent[-1]] == [1, 2, 3]
+    assert d.counters.frames_dropped == 1 and d.counters.camera("a").dropped == 1
+    d._stop_reason = "SIGTERM received"  # an orderly stop processes what waits, however old
+    d.frames._waiting["a"][0] = (d.frames._waiting["a"][0][0], -1e9)
+    d._on_message(_Child(), ("results", [], 3, {"refs_by_camera": {"a": 3}}))
     d._dispatch()
-    assert len(d.sup.sent) == 1, "nothing more goes out before results come back"
-    d._on_message(_Child(), ("results", [], 3, {"refs_by_camera": {"a": 2, "b": 1}}))
-    d._dispatch()
-    assert [(r.camera_id, r.seq) for r in d.sup.sent[-1]] == [("b", 1), ("a", 2), ("b", 2)]
+    assert [r.seq for r in d.sup.sent[-1]] == [4] and d.counters.frames_dropped == 1

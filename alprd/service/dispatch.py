@@ -1,0 +1,129 @@
+"""Which frames go to the inference worker, and when: the main process's frame bookkeeping.
+
+Every frame descriptor (FrameRef) a decoder sends is, at any time, in exactly one place: waiting
+here, in flight at the worker, or accounted as dropped / processed / stale / lost by the caller.
+Three rules keep latency bounded on a machine that cannot keep up:
+- at most `credit` frames (one batch) are in flight, so the worker never holds a backlog;
+- per camera at most `slots` frames wait (their ring slots are reused by the decoder after that);
+- a frame that waited longer than `max_queue_s` is skipped: under overload the worker gets the
+  newest frames and events stay current, instead of lagging by the length of a queue.
+Plain data in, plain data out: no processes, no clocks (callers pass `now`).
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from alprd.stream.ring import FrameRef
+
+
+class FrameDispatcher:
+    def __init__(self, cameras: list[str], *, slots: int, credit: int, max_queue_s: float) -> None:
+        self.slots = slots
+        self.credit = credit
+        self.max_queue_s = max_queue_s
+        self._waiting: dict[str, deque[tuple[FrameRef, float]]] = {c: deque() for c in cameras}
+        self._in_flight: dict[str, int] = dict.fromkeys(cameras, 0)
+
+    # -- cameras -------------------------------------------------------------------------------
+    def add_camera(self, cid: str) -> None:
+        self._waiting.setdefault(cid, deque())
+        self._in_flight.setdefault(cid, 0)
+
+    def remove_camera(self, cid: str) -> None:
+        self._waiting.pop(cid, None)
+        self._in_flight.pop(cid, None)
+
+    def __contains__(self, cid: str) -> bool:
+        return cid in self._waiting
+
+    # -- what the caller reads -----------------------------------------------------------------
+    @property
+    def in_flight(self) -> int:
+        return sum(self._in_flight.values())
+
+    def in_flight_of(self, cid: str) -> int:
+        return self._in_flight.get(cid, 0)
+
+    def waiting_of(self, cid: str) -> int:
+        return len(self._waiting.get(cid, ()))
+
+    def busy(self, cid: str) -> bool:
+        """Frames of this camera are waiting or in flight."""
+        return bool(self._waiting.get(cid)) or bool(self._in_flight.get(cid))
+
+    def drained(self) -> bool:
+        return not self.in_flight and not any(self._waiting.values())
+
+    # -- frames in -----------------------------------------------------------------------------
+    def received(self, ref: FrameRef, now: float) -> int:
+        """Queue a decoder's frame; the number of older frames of its camera dropped for it (their
+        ring slots are being overwritten)."""
+        q = self._waiting.get(ref.camera_id)
+        if q is None:
+            return 0
+        q.append((ref, now))
+        dropped = 0
+        while len(q) > self.slots:
+            q.popleft()
+            dropped += 1
+        return dropped
+
+    def skip_late(self, now: float) -> dict[str, int]:
+        """Drop frames that waited longer than max_queue_s, oldest first; per camera how many."""
+        skipped: dict[str, int] = {}
+        if not self.max_queue_s:
+            return skipped
+        for cid, q in self._waiting.items():
+            n = 0
+            while q and now - q[0][1] > self.max_queue_s:
+                q.popleft()
+                n += 1
+            if n:
+                skipped[cid] = n
+        return skipped
+
+    # -- frames out ----------------------------------------------------------------------------
+    def take(self) -> list[FrameRef]:
+        """The next frames for the worker, oldest (by stream time) first across cameras, as many as
+        the credit leaves room for. The caller sends them, then calls sent() or put_back()."""
+        room = self.credit - self.in_flight
+        batch: list[FrameRef] = []
+        while room > 0:
+            heads = [(q[0][0].timestamp, cid) for cid, q in self._waiting.items() if q]
+            if not heads:
+                break
+            _, cid = min(heads)
+            batch.append(self._waiting[cid].popleft()[0])
+            room -= 1
+        return batch
+
+    def sent(self, refs: list[FrameRef]) -> None:
+        for ref in refs:
+            if ref.camera_id in self._in_flight:
+                self._in_flight[ref.camera_id] += 1
+
+    def put_back(self, refs: list[FrameRef], now: float) -> None:
+        """Frames take() gave out that could not be sent: first in line again, in order."""
+        for ref in reversed(refs):
+            q = self._waiting.get(ref.camera_id)
+            if q is not None:
+                q.appendleft((ref, now))
+
+    def done(self, by_camera: dict[str, int]) -> None:
+        """The worker answered for these frames (processed or stale)."""
+        for cid, n in by_camera.items():
+            if cid in self._in_flight:
+                self._in_flight[cid] = max(0, self._in_flight[cid] - n)
+
+    def lose_in_flight(self) -> dict[str, int]:
+        """The worker is gone: per camera, the frames that were in flight."""
+        lost = {cid: n for cid, n in self._in_flight.items() if n}
+        self._in_flight = dict.fromkeys(self._in_flight, 0)
+        return lost
+
+    def clear_waiting(self) -> dict[str, int]:
+        """Give up on every waiting frame: per camera how many."""
+        cleared = {cid: len(q) for cid, q in self._waiting.items() if q}
+        for q in self._waiting.values():
+            q.clear()
+        return cleared
