@@ -1,8 +1,16 @@
-"""Synthetic frames and videos for the benchmarks: a dark textured street and light plates.
+"""Synthetic frames and videos for the benchmarks: a dark textured street and plates crossing it.
 
-Made for the built weights of benchmarks.rigged (light plates on a dark background), rendered with
-OpenCV alone so the benchmarks run anywhere; the plate is sized to cover about a quarter of the
-frame's width, i.e. about 130×40 pixels of the detector's 512×512 view.
+Two plate styles:
+
+- ``drawn``: a light rectangle with dark Hershey-font characters, drawn with OpenCV alone so the
+  benchmarks run anywhere. Made for the built weights of benchmarks.rigged, which light up on a
+  bright rectangle (not on a real plate); sized to cover about a quarter of the frame's width, i.e.
+  about 130×40 pixels of the detector's 512×512 view. Trained weights do not read it.
+- ``rendered``: a real-looking blue Chinese plate (GA 36 layout, the plate-font glyph bitmaps of
+  ../shared/data/synth) drawn by ``pipelines.synth.plates.render_plate``, with a valid plate text
+  (``RENDERED_TEXTS``) and composited over the street with its alpha (rounded corners). It is
+  ``RENDERED_PLATE_W_1080P`` pixels wide in a 1920-pixel-wide frame, as a parking camera sees a
+  plate, and scaled with the frame's width; the shipped trained weights read it.
 """
 from __future__ import annotations
 
@@ -12,8 +20,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-PLATE_FRAC = 0.25          # plate width / frame width
+PLATE_FRAC = 0.25          # drawn plate: plate width / frame width
 PLATE_ASPECT = 440 / 140   # a Chinese single-row plate
+
+# Rendered plates: 0.45 px per mm of a 440 mm plate ≈ 198×63 pixels in a 1080p frame. Measured with
+# the shipped weights on single 1080p frames of this street (12 texts × 5 positions, two render
+# seeds): exact single-frame reads 47/60 at 176 px, 53–54/60 at 198 px, 46–54/60 at 220 px, 52–53/60
+# at 242 px; every plate was detected at each size.
+RENDERED_PX_PER_MM_1080P = 0.45
+RENDERED_PLATE_W_1080P = round(440 * RENDERED_PX_PER_MM_1080P)
+# Valid civil plates (alprd.model.charset.is_valid_plate): a province, a letter, five of A-Z0-9;
+# several provinces, letters and digits in every position. Pass k shows RENDERED_TEXTS[k % n].
+RENDERED_TEXTS = ("皖A12345", "京B6789C", "沪C5D321", "浙A3B7Q9", "鲁B2N851", "川A7K60T",
+                  "豫D59X23", "苏E88K16", "湘A0Y437", "粤LQ092V", "皖K6L902", "京N2P5H8")
+PLATE_STYLES = ("drawn", "rendered")
 
 
 def background(size: tuple[int, int], seed: int = 0) -> np.ndarray:
@@ -47,6 +67,39 @@ def draw_plate(img: np.ndarray, quad: np.ndarray, text: str = "A12345") -> np.nd
     return img
 
 
+def rendered_plates_available() -> bool:
+    """Whether ``rendered`` plates can be made here (pipelines.synth and its glyph assets)."""
+    try:
+        from pipelines.synth.assets import assets_available
+    except ImportError:
+        return False
+    return assets_available()
+
+
+def render_plates(texts, frame_w: int, seed: int = 0) -> list:
+    """One pipelines.synth.plates.Plate per text, blue, sized for a frame `frame_w` pixels wide."""
+    from pipelines.synth.plates import render_plate
+
+    rng = np.random.default_rng(seed)
+    ppm = RENDERED_PX_PER_MM_1080P * frame_w / 1920
+    return [render_plate(t, "blue", rng, px_per_mm=ppm) for t in texts]
+
+
+def paste_plate(img: np.ndarray, plate, x0: int, y0: int) -> np.ndarray:
+    """Composite a rendered plate (its image over `img` by its alpha) with its top-left corner at
+    (x0, y0), in place; the parts outside the frame are cut off."""
+    ph, pw = plate.image.shape[:2]
+    h, w = img.shape[:2]
+    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(w, x0 + pw), min(h, y0 + ph)
+    if fx0 >= fx1 or fy0 >= fy1:
+        return img
+    src = plate.image[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0].astype(np.float32)
+    a = plate.alpha[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0, None]
+    roi = img[fy0:fy1, fx0:fx1]
+    roi[:] = (src * a + roi * (1 - a) + 0.5).astype(np.uint8)
+    return img
+
+
 def frame_with_plate(size: tuple[int, int], centre: tuple[float, float] | None = None,
                      seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(BGR frame, the plate's corners) with the plate at `centre` (default: the frame's centre)."""
@@ -57,22 +110,32 @@ def frame_with_plate(size: tuple[int, int], centre: tuple[float, float] | None =
 
 
 def crossing_video(path: str | Path, size: tuple[int, int] = (1920, 1080), seconds: float = 8.0,
-                   fps: int = 25, cross_s: float = 3.0, gap_s: float = 1.0,
-                   tail_s: float = 1.5) -> tuple[Path, list[tuple[float, float]]]:
+                   fps: int = 25, cross_s: float = 3.0, gap_s: float = 1.0, tail_s: float = 1.5,
+                   plates: str = "drawn", seed: int = 0) -> tuple[Path, list[tuple[float, float, str]]]:
     """H.264 MP4 of plates crossing the frame left to right, one after another: each takes
     `cross_s` from entering to leaving, then `gap_s` of empty street; no plate enters after
     `seconds - tail_s - cross_s`, so the stream goes on (empty) for at least `tail_s` after the
-    last one left. Returns the path and the (enter, leave) media times of each passage."""
+    last one left. `plates`: ``drawn`` or ``rendered`` (see the module's docstring; rendered needs
+    the synth assets). Returns the path and, per passage, (enter, leave media time, text drawn)."""
     import av
 
+    if plates not in PLATE_STYLES:
+        raise ValueError(f"plates must be one of {', '.join(PLATE_STYLES)}, got {plates!r}")
     w, h = size
     bg = background(size, 1)
-    pw = PLATE_FRAC * w
-    passes = []
+    spans = []
     t = 0.0
     while t + cross_s <= seconds - tail_s + 1e-9:
-        passes.append((t, t + cross_s))
+        spans.append((t, t + cross_s))
         t += cross_s + gap_s
+    if plates == "rendered":
+        texts = [RENDERED_TEXTS[k % len(RENDERED_TEXTS)] for k in range(len(spans))]
+        images = render_plates(texts, w, seed)
+        pw = images[0].image.shape[1] if images else 0
+    else:
+        texts = [f"A{k % 10}2345" for k in range(len(spans))]
+        pw = PLATE_FRAC * w
+    passes = [(enter, leave, text) for (enter, leave), text in zip(spans, texts)]
     n = int(round(seconds * fps))
     path = Path(path)
     with av.open(str(path), "w", format="mp4") as out:
@@ -83,10 +146,14 @@ def crossing_video(path: str | Path, size: tuple[int, int] = (1920, 1080), secon
         for i in range(n):
             t = i / fps
             img = bg.copy()
-            for k, (enter, leave) in enumerate(passes):
+            for k, (enter, leave, text) in enumerate(passes):
                 if enter <= t < leave:
                     x = -pw / 2 + (w + pw) * (t - enter) / cross_s
-                    draw_plate(img, plate_quad(size, (x, h * 0.6)), f"A{k % 10}2345")
+                    if plates == "rendered":
+                        ih, iw = images[k].image.shape[:2]
+                        paste_plate(img, images[k], int(round(x - iw / 2)), int(round(h * 0.6 - ih / 2)))
+                    else:
+                        draw_plate(img, plate_quad(size, (x, h * 0.6)), text)
             frame = av.VideoFrame.from_ndarray(img, format="bgr24")
             for packet in stream.encode(frame):
                 out.mux(packet)

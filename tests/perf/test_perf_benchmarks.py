@@ -34,8 +34,10 @@ def test_pipeline_benchmark_runs_on_a_tiny_input(tmp_path):
                          weights=weights, backend="onnxruntime", max_batch=4, threads=1, workdir=tmp_path)
     rows = {r["mode"]: r for r in res["rows"]}
     assert set(rows) == {"flat", "paced"}
+    assert res["plates"]["style"] == "drawn" and res["errors"] == []   # the built weights get drawn plates
     for r in rows.values():
-        assert r["exit_code"] == 0, r.get("stderr_tail")
+        assert r["exit_code"] == 0 and r["error"] is None, r.get("stderr_tail")
+        assert r["read"] is None          # no read accuracy for drawn plates
         f = r["frames"]
         assert f["received"] > 0 and f["processed"] > 0
         # exact accounting: every sampled frame processed, dropped or stale
