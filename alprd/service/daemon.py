@@ -33,7 +33,7 @@ from pathlib import Path
 
 from alprd.config import AppConfig, CameraConfig, camera_fps
 from alprd.events import PlateEvent
-from alprd.service import preflight, reload, runstats
+from alprd.service import preflight, reload, report, runstats
 from alprd.service.crops import CropStore
 from alprd.service.dispatch import FrameDispatcher
 from alprd.service.sdnotify import ServiceNotifier
@@ -122,7 +122,7 @@ class Daemon:
         self._adding: list[CameraConfig] = []      # cameras waiting for their id to be free
         self.reloads = {"ok": 0, "failed": 0}
         self._reload_pending = False
-        self._rate_mark: tuple[float, dict[str, int]] = (time.monotonic(), {})
+        self._rates = report.RateMeter(time.monotonic())
         self._fps: dict[str, float] = {}
         self.metrics = None
 
@@ -482,56 +482,16 @@ class Daemon:
             self.metrics = None
 
     def stats(self) -> dict:
-        """The snapshot behind stats.json, the metrics endpoint and `alprd status`. Safe to call
-        from another thread (the metrics server's): it only reads."""
-        now = time.monotonic()
-        decoders = {cid: s.snapshot() for cid, s in list(self._decoder_stats.items())}
-        children = {c.name: c for c in list(self.sup.children)}
-        cameras = {}
-        for cam in list(self.cameras):
-            cid = cam.id
-            c = self.counters.cameras.get(cid) or runstats.CameraCounters()
-            child = children.get(f"decoder:{cid}")
-            tracker = self.router.trackers.get(cid)
-            cameras[cid] = {**vars(c), "events": dict(c.events),
-                            "waiting": self.frames.waiting_of(cid),
-                            "in_flight": self.frames.in_flight_of(cid),
-                            "open_tracks": tracker.open_tracks if tracker else 0,
-                            "fps": self._fps.get(cid, 0.0),
-                            "connected": bool(decoders.get(cid, {}).get("connected")),
-                            "state": "removing" if cid in self._retiring else (child.state if child else "?"),
-                            "url": _masked(cam.url)}
-        return runstats.snapshot(
-            self.counters, uptime_s=now - self._t0,
-            running_s=now - self._t_running if self._t_running is not None else 0.0,
-            open_tracks=self.router.open_tracks, restarts=self.sup.restarts,
-            decoders=decoders, sinks=self.fanout.status(), crops=self.crops.status(),
-            cameras=cameras, pid=os.getpid(), state=self.state,
-            healthy=self._unhealthy is None, health=self._unhealthy, in_flight=self.frames.in_flight,
-            recent_fps=round(sum(self._fps.values()), 3), reloads=dict(self.reloads),
-            metrics_url=self.metrics.url if self.metrics is not None else None,
-            config=str(self.config_path) if self.config_path else None,
-            written_at=time.time())
+        """The snapshot behind stats.json, the metrics endpoint and `alprd status` (report.py).
+        Safe to call from another thread (the metrics server's): it only reads."""
+        return report.snapshot(self)
 
     def _update_rates(self) -> None:
-        """Processed fps per camera over the latest stats interval."""
-        now = time.monotonic()
-        t, before = self._rate_mark
-        counts = {cid: c.processed for cid, c in list(self.counters.cameras.items())}
-        if now - t > 0:
-            self._fps = {cid: round((n - before.get(cid, 0)) / (now - t), 3) for cid, n in counts.items()}
-        self._rate_mark = (now, counts)
+        self._fps = self._rates.update({cid: c.processed for cid, c in list(self.counters.cameras.items())},
+                                       time.monotonic())
 
     def _status_line(self) -> str:
-        """STATUS= text: what `systemctl status alprd` shows."""
-        up = [c.id for c in self.cameras if self._decoder_stats.get(c.id) is not None
-              and self._decoder_stats[c.id].connected]
-        down = [c.id for c in self.cameras if c.id not in up]
-        cams = f"{len(up)}/{len(self.cameras)} cameras up" + (f" (down: {', '.join(down[:5])}"
-                                                              f"{', ...' if len(down) > 5 else ''})" if down else "")
-        text = (f"{cams}, {sum(self._fps.values()):.1f} fps, {self.router.open_tracks} open tracks, "
-                f"{self.counters.events.get('plate.final', 0)} plates")
-        return f"UNHEALTHY: {self._unhealthy}; {text}" if self._unhealthy else text
+        return report.status_line(self)
 
     def _write_stats(self, final: bool = False) -> None:
         if not final:
@@ -545,10 +505,3 @@ class Daemon:
     def _log_summary(self) -> None:
         log.info("%s", runstats.summary(self.stats()))
 
-
-def _masked(url: str) -> str:
-    try:
-        from alprd.stream.source import mask_url
-    except ImportError:  # pragma: no cover
-        return url
-    return mask_url(url)
