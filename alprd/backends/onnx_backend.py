@@ -76,34 +76,40 @@ class OnnxBackend:
         self.threads = threads
         self.spin = spin
         self.dir = cache_dir() / weights_key(dsnet, rsnet, det_size)
-        self._sessions: dict[tuple[str, str], object] = {}
+        self._sessions: dict[tuple, object] = {}
         self._lock = threading.Lock()
         # the serving graphs now, so a broken export fails at start-up, not at the first frame
         self._session("dsnet", "u8")
         self._session("rsnet", "u8")
 
-    def _session(self, net: str, form: str):
-        s = self._sessions.get((net, form))
+    def _session(self, net: str, form: str, view: tuple[int, int] | None = None):
+        """The net's session; DSNet's for a view shape other than the square one is exported the
+        first time such a view comes (a few seconds, once: the file stays in the cache)."""
+        if view is not None and view == (self.det_size, self.det_size):
+            view = None
+        key = (net, form, view)
+        s = self._sessions.get(key)
         if s is not None:
             return s
         import onnxruntime as ort
 
         with self._lock:
-            s = self._sessions.get((net, form))
+            s = self._sessions.get(key)
             if s is None:
-                path = self.dir / onnx_name(net, form)
+                path = self.dir / onnx_name(net, form, view)
                 if not path.exists():
-                    log.info("exporting %s (%s input) to ONNX in %s", net, form, self.dir)
-                    export_net(net, self._nets[net], self.dir, self.det_size, form)
+                    log.info("exporting %s (%s input%s) to ONNX in %s", net, form,
+                             f", {view[0]}x{view[1]} view" if view else "", self.dir)
+                    export_net(net, self._nets[net], self.dir, self.det_size, form, view)
                 s = ort.InferenceSession(str(path), session_options(self.threads, self.spin),
                                          providers=["CPUExecutionProvider"])
-                self._sessions[(net, form)] = s
+                self._sessions[key] = s
         return s
 
     # -- the serving path: uint8 NHWC batches as the letterbox and the warp write them
     def detect_u8(self, images: np.ndarray) -> np.ndarray:
-        """N×S×S×3 uint8 BGR → N×12×S/16×S/16 (scores already sigmoid)."""
-        sess = self._session("dsnet", "u8")
+        """N×H×W×3 uint8 BGR → N×12×H/16×W/16 (scores already sigmoid)."""
+        sess = self._session("dsnet", "u8", tuple(images.shape[1:3]))
         images = _u8(images)
         if len(images) <= DET_CHUNK:
             return sess.run(None, {"images": images})[0]
@@ -116,7 +122,8 @@ class OnnxBackend:
 
     # -- the training form: N×3×H×W float normalised tensors (numpy or torch)
     def detect(self, x) -> np.ndarray:
-        return self._session("dsnet", "float").run(None, {"images": _np(x)})[0]
+        x = _np(x)
+        return self._session("dsnet", "float", tuple(x.shape[2:4])).run(None, {"images": x})[0]
 
     def read(self, x) -> np.ndarray:
         return self._session("rsnet", "float").run(None, {"plates": _np(x)})[0]

@@ -24,38 +24,50 @@ from alprd.model.dsnet import STRIDE
 
 
 class Letterboxer:
-    """Letterboxes a list of frames into a reused N×S×S×3 uint8 buffer (geometry.letterbox's
-    policy: aspect kept, centred, geometry.resize, PAD_VALUE grey).
+    """Letterboxes a list of frames into a reused N×H×W×3 uint8 buffer (geometry.letterbox's
+    policy: aspect kept, centred, geometry.resize, PAD_VALUE grey). The view is S×S, or with
+    `tight` geometry.view_shape of the frames (which must then share a shape: the caller groups).
 
     The returned batch is a view of the buffer: valid until the next call."""
 
-    def __init__(self, size: int):
+    def __init__(self, size: int, tight: bool = False):
         self.size = size
-        self._buf = np.empty((0, size, size, 3), np.uint8)
+        self.tight = tight
+        self._bufs: dict[tuple[int, int], np.ndarray] = {}
+
+    def view_shape(self, frame: np.ndarray) -> tuple[int, int]:
+        if not self.tight:
+            return self.size, self.size
+        return geometry.view_shape(frame.shape[1], frame.shape[0], self.size)
 
     def __call__(self, frames: Sequence[np.ndarray]) -> tuple[np.ndarray, list[geometry.Letterbox]]:
-        n, s = len(frames), self.size
-        if len(self._buf) < n:
-            self._buf = np.empty((max(n, 2 * len(self._buf)), s, s, 3), np.uint8)
-        batch = self._buf[:n]
-        boxes = [letterbox_into(f, batch[i]) for i, f in enumerate(frames)]
+        n = len(frames)
+        vh, vw = self.view_shape(frames[0]) if n else (self.size, self.size)
+        buf = self._bufs.get((vh, vw))
+        if buf is None or len(buf) < n:
+            buf = self._bufs[(vh, vw)] = np.empty((max(n, 2 * (len(buf) if buf is not None else 0)), vh, vw, 3),
+                                                  np.uint8)
+        batch = buf[:n]
+        boxes = [letterbox_into(f, batch[i], self.size) for i, f in enumerate(frames)]
         return batch, boxes
 
 
-def letterbox_into(image: np.ndarray, canvas: np.ndarray) -> geometry.Letterbox:
-    """geometry.letterbox written into `canvas` (S×S×3 uint8, C-contiguous)."""
-    size = canvas.shape[0]
+def letterbox_into(image: np.ndarray, canvas: np.ndarray, size: int | None = None) -> geometry.Letterbox:
+    """geometry.letterbox (long side `size`, default the canvas's height) written centred into
+    `canvas` (H×W×3 uint8, C-contiguous, at least the picture's size)."""
+    ch, cw = canvas.shape[:2]
+    size = size or ch
     h, w = image.shape[:2]
     scale = min(size / w, size / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    px, py = (size - nw) // 2, (size - nh) // 2
+    px, py = (cw - nw) // 2, (ch - nh) // 2
     if py:
         canvas[:py] = geometry.PAD_VALUE
-    if py + nh < size:
+    if py + nh < ch:
         canvas[py + nh:] = geometry.PAD_VALUE
     if px:
         canvas[py:py + nh, :px] = geometry.PAD_VALUE
-    if px + nw < size:
+    if px + nw < cw:
         canvas[py:py + nh, px + nw:] = geometry.PAD_VALUE
     inner = canvas[py:py + nh, px:px + nw]
     if (nw, nh) == (w, h):

@@ -53,7 +53,7 @@ class TorchBackend:
 
     # -- the backend interface shared with OnnxBackend
     def detect(self, x: torch.Tensor) -> np.ndarray:
-        """N×3×S×S normalised → N×12×S/16×S/16 (scores already sigmoid)."""
+        """N×3×H×W normalised → N×12×H/16×W/16 (scores already sigmoid)."""
         return self.run_dsnet(x).float().cpu().numpy()
 
     def read(self, x: torch.Tensor) -> np.ndarray:
@@ -61,7 +61,7 @@ class TorchBackend:
         return self.run_rsnet(x).float().cpu().numpy()
 
     def detect_u8(self, images: np.ndarray) -> np.ndarray:
-        """N×S×S×3 uint8 BGR → N×12×S/16×S/16."""
+        """N×H×W×3 uint8 BGR → N×12×H/16×W/16."""
         return self.detect(self._from_u8(images))
 
     def read_u8(self, plates: np.ndarray) -> np.ndarray:

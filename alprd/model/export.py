@@ -54,18 +54,26 @@ def export_onnx(dsnet: DSNet, rsnet: RSNet, out_dir: str | Path, det_size: int =
     return tuple(paths)
 
 
-def onnx_name(net: str, form: str) -> str:
-    return f"{net}.onnx" if form == "float" else f"{net}_{form}.onnx"
+def onnx_name(net: str, form: str, view: tuple[int, int] | None = None) -> str:
+    """File name of a net's graph; DSNet graphs for a view other than the square one (see
+    geometry.view_shape) carry its height×width."""
+    base = net if form == "float" else f"{net}_{form}"
+    return f"{base}_{view[0]}x{view[1]}.onnx" if view else f"{base}.onnx"
 
 
-def export_net(which: str, net: nn.Module, out_dir: str | Path, det_size: int, form: str) -> Path:
+def export_net(which: str, net: nn.Module, out_dir: str | Path, det_size: int, form: str,
+               view: tuple[int, int] | None = None) -> Path:
+    """One net's graph; `view` (height, width) is DSNet's input when not det_size square (the
+    serving twin's shapes are constants: one graph per view shape)."""
     if form not in FORMS:
         raise ValueError(f"unknown export form {form!r}")
+    if view is not None and (which != "dsnet" or tuple(view) == (det_size, det_size)):
+        view = None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / onnx_name(which, form)
+    path = out / onnx_name(which, form, view)
     w, h = INPUT_SIZE
-    size = (det_size, det_size) if which == "dsnet" else (h, w)
+    size = (tuple(view) if view else (det_size, det_size)) if which == "dsnet" else (h, w)
     twin = serving_twin(net)
     iname, oname = ("images", "maps") if which == "dsnet" else ("plates", "logits")
     if form == "u8":

@@ -16,6 +16,7 @@ from alprd.model.dsnet import STRIDE
 
 Z_DEFAULT = 128.0        # shrink factor z of the cube-root offset transform
 PAD_VALUE = 114          # letterbox padding grey
+VIEW_ALIGN = 32          # DSNet's deepest stride: a view's sides are multiples of it
 PLATE_SIZE = (144, 48)   # recogniser input, width × height
 
 
@@ -40,6 +41,17 @@ class Letterbox:
         out[..., 0] = out[..., 0] * self.scale + self.pad_x
         out[..., 1] = out[..., 1] * self.scale + self.pad_y
         return out
+
+
+def view_shape(w: int, h: int, size: int) -> tuple[int, int]:
+    """(height, width) of the serving view of a w×h frame: the letterbox's picture (long side
+    `size`) padded only up to multiples of VIEW_ALIGN, not to a size×size square. The detector is
+    fully convolutional, so a 16:9 frame costs 512×288 instead of 512×512 (−44 % compute) with
+    the plates at the same scale; measured on CCPD dev, detection was unchanged."""
+    scale = min(size / w, size / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    a = VIEW_ALIGN
+    return min(size, -(-nh // a) * a), min(size, -(-nw // a) * a)
 
 
 def letterbox(image: np.ndarray, size: int = 512) -> tuple[np.ndarray, Letterbox]:

@@ -56,7 +56,7 @@ class Recognizer:
         if prepost == "device" and not hasattr(self.backend, "run_dsnet"):
             raise ValueError("prepost 'device' needs the torch backend")
         self.prepost = prepost if prepost != "auto" else ("device" if on_device else "host")
-        self._letterbox = pp.Letterboxer(det_size)
+        self._letterbox = pp.Letterboxer(det_size, tight=True)
         self._warper = pp.PlateWarper()
 
     # ------------------------------------------------------------------ stages
@@ -69,9 +69,13 @@ class Recognizer:
             out = self._detect_device(frames)
             self._device_frames = []          # only recognize() warps them: free the device copies
             return out
-        batch, boxes = self._letterbox(frames)
-        cands = pp.decode_batch(self.backend.detect_u8(batch), self.det_threshold, self.z)
-        return [self._suppress(c, s, lb) for (c, s), lb in zip(cands, boxes)]
+        out: list = [None] * len(frames)
+        for idx in _groups(frames, self._letterbox.view_shape):  # one detector call per view shape
+            batch, boxes = self._letterbox([frames[i] for i in idx])
+            cands = pp.decode_batch(self.backend.detect_u8(batch), self.det_threshold, self.z)
+            for i, (c, s), lb in zip(idx, cands, boxes):
+                out[i] = self._suppress(c, s, lb)
+        return out
 
     def read(self, plates_bgr: Sequence[np.ndarray] | np.ndarray) -> list[tuple[str, tuple[float, ...]]]:
         """Rectified plate crops (48×144 BGR, a list or an N×48×144×3 uint8 array) → (text,
@@ -116,13 +120,10 @@ class Recognizer:
         from alprd.backends import torch_prepost as tp
 
         be = self.backend
-        groups: dict[tuple, list[int]] = {}
-        for i, f in enumerate(frames):
-            groups.setdefault(f.shape, []).append(i)
         self._device_frames: list = [None] * len(frames)
         views, boxes, order = [], [None] * len(frames), []
         with torch.inference_mode():
-            for idx in groups.values():
+            for idx in _groups(frames, lambda f: f.shape):
                 up = be.upload([frames[i] for i in idx])
                 view, lb = tp.letterbox(up, self.det_size)
                 views.append(view)
@@ -171,6 +172,14 @@ def _as_bgr(frame: np.ndarray) -> np.ndarray:
     if frame.dtype != np.uint8:
         raise ValueError(f"frames must be 8-bit, got {frame.dtype}")
     return frame
+
+
+def _groups(frames: Sequence[np.ndarray], key) -> list[list[int]]:
+    """Indices of the frames grouped by key(frame), in order of first appearance."""
+    groups: dict = {}
+    for i, f in enumerate(frames):
+        groups.setdefault(key(f), []).append(i)
+    return list(groups.values())
 
 
 def _crop_jpeg(frame: np.ndarray, corners: np.ndarray, margin: float = 0.25) -> bytes | None:

@@ -36,3 +36,23 @@ def test_recognizer_backends_agree_end_to_end(tmp_path, monkeypatch):
     assert len(ra) == len(rb) == 16   # a 64×64 view has 4×4 cells
     np.testing.assert_allclose([r.corners for r in ra], [r.corners for r in rb], atol=1e-2)
     assert [r.text for r in ra] == [r.text for r in rb]
+
+
+def test_frames_of_several_shapes_get_tight_views_and_both_backends_agree(tmp_path, monkeypatch):
+    """A 16:9 and a portrait frame in one call: each is detected on its own tight view (its cells
+    only, not a square's), ONNX Runtime exports a graph per view shape, and the outputs match."""
+    monkeypatch.setenv("ALPRD_CACHE", str(tmp_path))
+    rng = np.random.default_rng(2)
+    wide = rng.integers(0, 255, (180, 320, 3), dtype=np.uint8)      # 16:9 → 96×54 → 64×96 view
+    tall = rng.integers(0, 255, (400, 200, 3), dtype=np.uint8)      # 1:2 → 48×96 → 96×64 view
+    a = Recognizer(backend="torch", det_threshold=0.0, nms_threshold=1.0, det_size=96, device="cpu")
+    b = Recognizer(backend="onnxruntime", det_threshold=0.0, nms_threshold=1.0, det_size=96, device="cpu")
+    b.backend = type(b.backend)(a.backend.dsnet, a.backend.rsnet, det_size=96)
+    ra, rb = a.recognize([wide, tall, wide]), b.recognize([wide, tall, wide])
+    assert [len(r) for r in ra] == [len(r) for r in rb] == [4 * 6, 6 * 4, 4 * 6]  # cells (stride 16)
+    for x, y in zip(ra, rb):
+        x, y = sorted(x, key=lambda r: r.corners), sorted(y, key=lambda r: r.corners)
+        np.testing.assert_allclose([r.corners for r in x], [r.corners for r in y], atol=1e-2)
+        assert [r.text for r in x] == [r.text for r in y]
+    names = sorted(p.name for p in tmp_path.rglob("dsnet_u8*.onnx"))
+    assert names == ["dsnet_u8.onnx", "dsnet_u8_64x96.onnx", "dsnet_u8_96x64.onnx"]

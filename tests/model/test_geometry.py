@@ -118,3 +118,11 @@ def test_resize_stays_close_to_opencv_area_and_keeps_the_shape_for_any_size():
     canvas = np.zeros((288, 512, 3), np.uint8)
     res = g.resize(frame, (512, 288), dst=canvas)
     assert np.shares_memory(res, canvas) and np.array_equal(canvas, out)
+
+
+def test_view_shape_pads_the_letterboxed_picture_only_to_multiples_of_32():
+    assert g.view_shape(1920, 1080, 512) == (288, 512)
+    assert g.view_shape(720, 1160, 512) == (512, 320)   # CCPD stills: 318 px wide
+    assert g.view_shape(640, 480, 512) == (384, 512)
+    assert g.view_shape(500, 500, 512) == (512, 512)
+    assert g.view_shape(4000, 100, 512) == (32, 512)     # never below one cell of the deepest stride
