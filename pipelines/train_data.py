@@ -399,6 +399,9 @@ def val_crops(spec: dict, val_fraction: float) -> list[tuple[str, np.ndarray, st
     if kind == "synth_crops":
         from pipelines import datasets as D
 
-        ds = D.CropDataset(n_synth=n, seed=seed, real_crops=False, ccpd_plates=False, augment=True, normalize=False)
+        # a fixed corner error (the one used before DETECTOR_JITTER): validation figures stay
+        # comparable across changes of the training mixture
+        ds = D.CropDataset(n_synth=n, seed=seed, real_crops=False, ccpd_plates=False, augment=True, normalize=False,
+                           corner_jitter=float(spec.get("corner_jitter", 0.04)))
         return [(f"synth{i}", *rec_item(ds[i])) for i in range(n)]
     raise ValueError(f"unknown validation crop type {kind!r} (crops, synth_crops, toy_crops)")
