@@ -60,13 +60,15 @@ def normalize(x: torch.Tensor) -> torch.Tensor:
     return x.div(127.5).sub_(1.0)
 
 
-def letterbox(images: torch.Tensor, size: int) -> tuple[torch.Tensor, geometry.Letterbox]:
+def letterbox(images: torch.Tensor, size: int, tight: bool = False) -> tuple[torch.Tensor, geometry.Letterbox]:
     """N×H×W×3 uint8 same-sized frames on the device → (N×3×S×S float in [0, 255] with
-    geometry.letterbox's placement and padding, the Letterbox)."""
+    geometry.letterbox's placement and padding, the Letterbox); with `tight` the view is
+    geometry.view_shape's instead of S×S, as prepost.Letterboxer(tight=True) makes it."""
     n, h, w, _ = images.shape
     scale = min(size / w, size / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    px, py = (size - nw) // 2, (size - nh) // 2
+    vh, vw = geometry.view_shape(w, h, size) if tight else (size, size)
+    px, py = (vw - nw) // 2, (vh - nh) // 2
     x = images.permute(0, 3, 1, 2).float()
     if (nw, nh) != (w, h):
         if scale < 1:
@@ -74,7 +76,7 @@ def letterbox(images: torch.Tensor, size: int) -> tuple[torch.Tensor, geometry.L
         else:
             x = F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False)
         x = x.round_().clamp_(0, 255)
-    out = torch.full((n, 3, size, size), float(geometry.PAD_VALUE), dtype=x.dtype, device=x.device)
+    out = torch.full((n, 3, vh, vw), float(geometry.PAD_VALUE), dtype=x.dtype, device=x.device)
     out[:, :, py:py + nh, px:px + nw] = x
     return out, geometry.Letterbox(scale, px, py)
 

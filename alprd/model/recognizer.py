@@ -113,30 +113,32 @@ class Recognizer:
         return lb.to_frame(corners[keep]), scores[keep]
 
     def _detect_device(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Frames grouped by shape (cameras of one model share it), one upload and one letterbox
-        per group, one DSNet call for the batch."""
+        """Frames grouped by shape (cameras of one model share it), one upload and one tight
+        letterbox per group, one DSNet call per view shape."""
         import torch
 
         from alprd.backends import torch_prepost as tp
 
         be = self.backend
         self._device_frames: list = [None] * len(frames)
-        views, boxes, order = [], [None] * len(frames), []
+        boxes: list = [None] * len(frames)
+        by_frame: list = [None] * len(frames)
+        by_view: dict[tuple, list] = {}   # view shape → [(frame indices, views)]
         with torch.inference_mode():
             for idx in _groups(frames, lambda f: f.shape):
                 up = be.upload([frames[i] for i in idx])
-                view, lb = tp.letterbox(up, self.det_size)
-                views.append(view)
-                order += idx
+                view, lb = tp.letterbox(up, self.det_size, tight=True)
+                by_view.setdefault(tuple(view.shape[2:]), []).append((idx, view))
                 for j, i in enumerate(idx):
                     self._device_frames[i] = up[j]
                     boxes[i] = lb
-            x = tp.normalize(torch.cat(views) if len(views) > 1 else views[0])
-            maps = be.run_dsnet(x)
-            cands = tp.decode_candidates(maps, self.det_threshold, self.z)
-        by_frame: list = [None] * len(frames)
-        for pos, i in enumerate(order):
-            by_frame[i] = cands[pos]
+            for parts in by_view.values():
+                views = [v for _, v in parts]
+                maps = be.run_dsnet(tp.normalize(torch.cat(views) if len(views) > 1 else views[0]))
+                cands = iter(tp.decode_candidates(maps, self.det_threshold, self.z))
+                for idx, _ in parts:
+                    for i in idx:
+                        by_frame[i] = next(cands)
         return [self._suppress(c, s, lb) for (c, s), lb in zip(by_frame, boxes)]
 
     def _read_device(self, frames, detections) -> list[tuple[str, tuple[float, ...]]]:

@@ -69,3 +69,14 @@ def test_prepost_device_needs_torch():
         Recognizer(backend="onnxruntime", device="cpu", prepost="device", det_size=64)
     with pytest.raises(ValueError):
         Recognizer(backend="torch", device="cpu", prepost="gpu", det_size=64)
+
+
+def test_device_tight_letterbox_matches_the_host_tight_view():
+    from alprd.backends import prepost
+
+    img, _ = frame_with_plate((640, 360))
+    view, lb = tp.letterbox(tp.Uploader("cpu")([img]), 256, tight=True)
+    want, (want_lb,) = prepost.Letterboxer(256, tight=True)([img])
+    assert view.shape == (1, 3, 160, 256) and want.shape == (1, 160, 256, 3)   # 256×144 picture
+    assert lb == want_lb
+    assert np.abs(view[0].permute(1, 2, 0).numpy() - want[0].astype(np.float32)).mean() < 1.5
