@@ -172,6 +172,7 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
     from alprd.model.recognizer import Recognizer
     from alprd.model.rsnet import INPUT_SIZE
     from alprd.model.weights import build_models
+    from alprd.model.geometry import view_shape
     from benchmarks.scenes import frame_with_plate
 
     tmp = Path(tempfile.mkdtemp(prefix="alprd-bench-model-"))
@@ -181,6 +182,9 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
     flops = {"dsnet": gflops(dsnet, (1, 3, det_size, det_size)), "rsnet": gflops(rsnet, (1, 3, INPUT_SIZE[1], INPUT_SIZE[0]))}
     params["cascade"], flops["cascade"] = params["dsnet"] + params["rsnet"], flops["dsnet"] + flops["rsnet"]
     frames = {f"{w}x{h}": frame_with_plate((w, h))[0] for w, h in frame_sizes}
+    # a cascade row's detector runs on the frame's tight view (geometry.view_shape), not a square
+    frame_flops = {f"{w}x{h}": gflops(dsnet, (1, 3, *view_shape(w, h, det_size))) + flops["rsnet"]
+                   for w, h in frame_sizes}
 
     recs, v1s, plates_per_frame = {}, {}, {}
     for name in backends:
@@ -218,7 +222,7 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
                 "backend": name, "stage": stage, "frame": fsize or ("plates 144x48" if net == "rsnet" else f"view {det_size}"),
                 "batch": b, "ms_per_frame": round(wall / b * 1000, 3), "fps": round(b / wall, 1),
                 "cpu_ms_per_frame": round(cpu / b * 1000, 3),
-                "params": params[net], "gflops": round(flops[net], 3),
+                "params": params[net], "gflops": round(frame_flops[fsize] if net == "cascade" else flops[net], 3),
                 "plates_per_frame": plates_per_frame[name].get(fsize) if net == "cascade" else None,
                 "agrees_with_torch": agree[name] if net == "cascade" else None,
             })
