@@ -118,6 +118,9 @@ class SqlSinkConfig(_Model):
     busy_timeout_s: float = Field(default=5.0, gt=0, description="SQLite: wait this long for a lock")
     retry_max_s: float = Field(default=30.0, gt=0, description="longest wait between reconnect tries")
     spool_dir: str | None = None  # None = <storage.state_dir>/spool/sql
+    # Disk the spool may fill while the database is unreachable; beyond it new events are not
+    # spooled (counted, logged; they still reach the other sinks). None = no limit.
+    spool_max_mb: float | None = Field(default=1024.0, gt=0)
 
 
 class BusSinkConfig(_Model):

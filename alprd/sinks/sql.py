@@ -183,6 +183,9 @@ class SqlSink:
             return
         caught_up = not self.pending()
         try:
+            if self._spool_full():
+                raise SpoolError(f"the spool holds more than sinks.sql.spool_max_mb = {self.cfg.spool_max_mb:g} MB "
+                                 "that the database has not taken")
             self.spool.append([event.to_json()])
         except (OSError, SpoolError) as exc:
             self.dropped += 1
@@ -197,6 +200,10 @@ class SqlSink:
             self._behind_since = time.monotonic()
         with self._cv:
             self._cv.notify_all()
+
+    def _spool_full(self) -> bool:
+        cap = self.cfg.spool_max_mb
+        return cap is not None and self.pending() and self.spool.pending_bytes() > cap * 1e6
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything published so far is committed; False if the timeout passed, or
