@@ -48,7 +48,8 @@ def default_frame(i: int, size: tuple[int, int], text: str | None = None) -> np.
     return img
 
 
-def make_video(path: str | Path, frames: int = 50, size: tuple[int, int] = (160, 120), fps: int = 25,
+def make_video(path: str | Path, frames: int = 50, size: tuple[int, int] = (160, 120),
+               fps: int | Fraction = 25,
                text_fn: Callable[[int], str] | None = None,
                draw: Callable[[int], np.ndarray] | None = None,
                gop: int | None = None, faststart: bool = False) -> Path:
@@ -58,6 +59,7 @@ def make_video(path: str | Path, frames: int = 50, size: tuple[int, int] = (160,
     default frame is used, captioned with `text_fn(i)` when given. No B-frames and a keyframe every
     `gop` frames (default: one a second) so RTSP clients that join late start decoding quickly.
     `faststart` puts the index at the front, so a truncated file still yields its first frames.
+    `fps` may be a Fraction below 1 (e.g. Fraction(1, 1000): one frame every 1000 s); pass `gop`.
     """
     path = Path(path)
     w, h = size

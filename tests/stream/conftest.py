@@ -17,3 +17,15 @@ def no_leaked_segments():
     yield
     leaked = segments_of(os.getpid()) - before
     assert not leaked, f"leaked shared memory: {sorted(leaked)}"
+
+
+@pytest.fixture(scope="session")
+def slow_video(tmp_path_factory):
+    """3 frames, one every 1000 s of stream time. Paced in realtime, the second frame is due
+    1000 s after the first: a test that stops a source or decoder after the first frame shows
+    that the stop cuts that wait short (a stop that waited for the frame would hang the test)."""
+    from fractions import Fraction
+
+    from videos import make_video
+
+    return make_video(tmp_path_factory.mktemp("slow") / "slow.mp4", frames=3, fps=Fraction(1, 1000), gop=1)

@@ -33,8 +33,8 @@ def wait_for(cond, timeout=15.0):
         time.sleep(0.02)
 
 
-def finish(proc, timeout=5.0):
-    proc.join(timeout)
+def finish(proc, timeout=60.0):
+    proc.join(timeout)  # a hang guard only
     if proc.is_alive():
         proc.kill()
         proc.join()
@@ -76,15 +76,15 @@ def test_decoder_never_blocks_on_a_full_queue(video_file):
     assert snap["dropped"] == 12  # 20 frames through 8 slots, none read
 
 
-def test_stop_event_ends_a_looping_decoder_promptly(video_file):
+def test_stop_event_ends_a_looping_decoder_promptly(slow_video):
+    """Paced in realtime, the second frame of this file is due 1000 s after the first: the stop
+    event must cut that wait short (finish() fails if the process is still waiting)."""
     q = CTX.Queue(maxsize=4)
-    proc, stop, stats = start(CameraConfig(id="loop", url=str(video_file), loop=True), q)
-    wait_for(lambda: stats.sampled >= 3 and stats.running == 1)
-    t0 = time.monotonic()
+    proc, stop, stats = start(CameraConfig(id="loop", url=str(slow_video), loop=True), q)
+    wait_for(lambda: stats.sampled >= 1 and stats.running == 1, timeout=60)
     stop.set()
     finish(proc)
-    assert time.monotonic() - t0 < 2.0
-    assert stats.running == 0
+    assert stats.running == 0 and stats.sampled == 1  # it did not wait for the second frame
 
 
 def test_live_decoder_reports_connection_state(rtsp_video):
