@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 from alprd.events import Alternative, PlateEvent
@@ -39,3 +41,36 @@ def database_down(db):
             lock.close()
         else:
             db.server.start()
+
+
+HANG_GUARD_S = 60.0  # far above any realistic duration: it only turns a hang into a failure
+
+
+def returns(fn, *args, **kwargs):
+    """Call fn in a thread and give back its result once it has returned. The test's condition
+    (a database still down, a subscriber that never reads) stays as it is meanwhile, so a call
+    that waited for it would never return: HANG_GUARD_S turns that into a failure."""
+    box: dict = {}
+
+    def run():
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(HANG_GUARD_S)
+    assert not thread.is_alive(), f"{getattr(fn, '__name__', fn)} did not return"
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")
+
+
+def wait_until(cond, timeout: float = HANG_GUARD_S) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
