@@ -30,14 +30,17 @@ def event(kind="plate.final", plate="粤LQ092V", track=1, camera="gate", **kw) -
 class ListSink:
     name = "list"
 
-    def __init__(self, delay=0.0, fail=False):
+    def __init__(self, delay=0.0, fail=False, gate_timeout=10.0):
         self.events, self.delay, self.fail = [], delay, fail
         self.flushed = self.closed = False
         self.gate = threading.Event()
         self.gate.set()
+        self.gate_timeout = gate_timeout
+        self.entered = threading.Event()  # publish() was called at least once
 
     def publish(self, e):
-        self.gate.wait(10)
+        self.entered.set()
+        self.gate.wait(self.gate_timeout)
         if self.fail:
             raise OSError("disk on fire")
         time.sleep(self.delay)
@@ -48,6 +51,16 @@ class ListSink:
 
     def close(self):
         self.closed = True
+
+
+def wait_until(cond, timeout=60.0):
+    """Poll cond; the deadline is a hang guard only."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def test_jsonl_sink_appends_one_json_line_per_event(tmp_path):
@@ -78,20 +91,23 @@ def test_stdout_sink_human_and_json():
 
 
 def test_fanout_a_slow_sink_does_not_stall_the_others_or_the_caller():
-    slow, fast = ListSink(), ListSink()
-    slow.gate.clear()  # the slow sink hangs until released
+    slow, fast = ListSink(gate_timeout=3600), ListSink()
+    slow.gate.clear()  # the slow sink hangs in its first publish() until released
     fan = FanoutSink([slow, fast])
-    t0 = time.monotonic()
-    for i in range(50):
-        fan.publish(event(track=i))
-    assert time.monotonic() - t0 < 0.5
-    deadline = time.monotonic() + 5
-    while len(fast.events) < 50 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert len(fast.events) == 50 and slow.events == []
-    assert fan.flush(timeout=0.2) is False  # the slow one is not done
-    slow.gate.set()
-    assert fan.close(timeout=10) is True
+    try:
+        publisher = threading.Thread(target=lambda: [fan.publish(event(track=i)) for i in range(50)],
+                                     daemon=True)
+        publisher.start()
+        publisher.join(60)  # a hang guard only
+        # all 50 publish() calls returned, and the fast sink got every event, while the slow
+        # sink still has not got past its first one
+        assert not publisher.is_alive(), "publish() waited for the slow sink"
+        assert wait_until(lambda: len(fast.events) == 50)
+        assert slow.entered.wait(60) and slow.events == []
+        assert fan.flush(timeout=0.2) is False  # the slow one is not done
+    finally:
+        slow.gate.set()
+    assert fan.close(timeout=60) is True
     assert [e.track_id for e in slow.events] == list(range(50))
     assert slow.flushed and slow.closed and fast.closed
 
