@@ -18,6 +18,7 @@ from alprd.sinks.fanout import FanoutSink
 from alprd.sinks.jsonl import JsonlSink
 from alprd.sinks.stdout import StdoutSink, format_event
 from alprd.track.router import TrackRouter
+from waiting import wait_until
 
 T0 = datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone.utc)
 
@@ -51,16 +52,6 @@ class ListSink:
 
     def close(self):
         self.closed = True
-
-
-def wait_until(cond, timeout=60.0):
-    """Poll cond; the deadline is a hang guard only."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
 
 
 def test_jsonl_sink_appends_one_json_line_per_event(tmp_path):

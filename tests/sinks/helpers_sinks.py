@@ -4,8 +4,9 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-import time
 from datetime import datetime, timedelta, timezone
+
+from waiting import HANG_GUARD_S
 
 from alprd.events import Alternative, PlateEvent
 
@@ -43,7 +44,6 @@ def database_down(db):
             db.server.start()
 
 
-HANG_GUARD_S = 60.0  # far above any realistic duration: it only turns a hang into a failure
 
 
 def returns(fn, *args, **kwargs):
@@ -65,12 +65,3 @@ def returns(fn, *args, **kwargs):
     if "error" in box:
         raise box["error"]
     return box.get("result")
-
-
-def wait_until(cond, timeout: float = HANG_GUARD_S) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True

@@ -8,7 +8,8 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
-from helpers_sinks import T0, database_down, make_event, returns, wait_until
+from helpers_sinks import T0, database_down, make_event, returns
+from waiting import wait_until
 
 from alprd.config import SqlSinkConfig
 from alprd.events import Alternative

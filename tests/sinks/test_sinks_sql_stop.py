@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 
-from helpers_sinks import database_down, make_event, returns, wait_until
+from helpers_sinks import database_down, make_event, returns
+from waiting import wait_until
 
 from alprd.config import SqlSinkConfig
 from alprd.sinks import schema

@@ -2,7 +2,6 @@
 import multiprocessing as mp
 from multiprocessing.reduction import ForkingPickler
 import queue
-import time
 
 import pytest
 
@@ -12,6 +11,7 @@ from alprd.stream.ring import FrameRef, RingReader
 from rtsp_server import RtspServer, require_gst_rtsp
 from stream.conftest import segments_of
 from videos import frame_index
+from waiting import wait_until
 
 CTX = mp.get_context("spawn")
 DEFAULTS = CameraDefaults(ring_slots=8, open_timeout_s=2, read_timeout_s=1,
@@ -24,13 +24,6 @@ def start(camera, q, fps=10.0, **kw):
                        name=f"decoder-{camera.id}", daemon=True)
     proc.start()
     return proc, stop, stats
-
-
-def wait_for(cond, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def finish(proc, timeout=60.0):
@@ -81,7 +74,7 @@ def test_stop_event_ends_a_looping_decoder_promptly(slow_video):
     event must cut that wait short (finish() fails if the process is still waiting)."""
     q = CTX.Queue(maxsize=4)
     proc, stop, stats = start(CameraConfig(id="loop", url=str(slow_video), loop=True), q)
-    wait_for(lambda: stats.sampled >= 1 and stats.running == 1, timeout=60)
+    assert wait_until(lambda: stats.sampled >= 1 and stats.running == 1)
     stop.set()
     finish(proc)
     assert stats.running == 0 and stats.sampled == 1  # it did not wait for the second frame
@@ -93,11 +86,11 @@ def test_live_decoder_reports_connection_state(rtsp_video):
     with RtspServer(rtsp_video) as server:
         proc, stop, stats = start(CameraConfig(id="rtsp", url=server.url), q)
         try:
-            wait_for(lambda: stats.connected == 1 and stats.sampled >= 3)
+            assert wait_until(lambda: stats.connected == 1 and stats.sampled >= 3)
             server.stop()
-            wait_for(lambda: stats.connected == 0 and stats.reconnects >= 1)
+            assert wait_until(lambda: stats.connected == 0 and stats.reconnects >= 1)
             server.start()
-            wait_for(lambda: stats.connected == 1)
+            assert wait_until(lambda: stats.connected == 1)
         finally:
             stop.set()
             finish(proc)

@@ -12,6 +12,7 @@ import pytest
 from alprd.config import CameraConfig, CameraDefaults
 from alprd.stream.source import FrameSource, backoff_delay, is_live, mask_text, mask_url
 from videos import frame_index, make_video
+from waiting import wait_until
 
 LOGGER = "alprd.stream.source"
 
@@ -31,15 +32,6 @@ def run_in_thread(source):
     thread = threading.Thread(target=lambda: items.extend(source), daemon=True)
     thread.start()
     return thread, items
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 # -- files ---------------------------------------------------------------------------------------
@@ -103,7 +95,7 @@ def test_stop_from_another_thread_ends_a_looping_file(slow_video):
     frame is due 1000 s after its first, so a stop that waited for it would never end here."""
     src = FrameSource(str(slow_video), fps=10, loop=True, realtime=True)
     thread, items = run_in_thread(src)
-    assert wait_for(lambda: len(items) >= 1, timeout=60)
+    assert wait_until(lambda: len(items) >= 1, timeout=60)
     src.stop()
     thread.join(60)  # a hang guard only
     assert not thread.is_alive() and len(items) == 1
@@ -206,7 +198,7 @@ def test_refused_url_retries_with_backoff_logs_once_and_masks(caplog):
     src = FrameSource(url, fps=10, open_timeout_s=1, read_timeout_s=1,
                       reconnect_min_s=0.02, reconnect_max_s=0.1)
     thread, items = run_in_thread(src)
-    assert wait_for(lambda: src.counters.reconnects >= 5, timeout=60)
+    assert wait_until(lambda: src.counters.reconnects >= 5, timeout=60)
     src.stop()
     thread.join(60)  # a hang guard only
     assert not thread.is_alive() and items == [] and not src.connected
@@ -276,10 +268,10 @@ def test_server_that_never_answers_times_out_retries_and_stops_promptly():
                           reconnect_min_s=0.05, reconnect_max_s=0.1)
         thread, items = run_in_thread(src)
         try:
-            assert wait_for(lambda: src.counters.reconnects >= 2 and len(server.hung_up()) >= 2, timeout=60)
+            assert wait_until(lambda: src.counters.reconnects >= 2 and len(server.hung_up()) >= 2, timeout=60)
             assert all(b"RTSP/1.0" in c["request"] for c in server.hung_up())  # it asked, then gave up
             # stop while an open is (most likely) waiting on the server, not during a backoff
-            wait_for(lambda: len(server.connections) > src.counters.reconnects, timeout=60)
+            wait_until(lambda: len(server.connections) > src.counters.reconnects, timeout=60)
         finally:
             src.stop()
         attempts = src.counters.reconnects  # counted after the stop; one more may be in flight
@@ -287,7 +279,7 @@ def test_server_that_never_answers_times_out_retries_and_stops_promptly():
         assert not thread.is_alive() and items == []
         assert src.counters.reconnects <= attempts + 1, "a new attempt was started after the stop"
         # every attempt was one connection, and the client ended each of them itself
-        assert wait_for(lambda: len(server.hung_up()) == len(server.connections) == src.counters.reconnects,
+        assert wait_until(lambda: len(server.hung_up()) == len(server.connections) == src.counters.reconnects,
                         timeout=60), (len(server.hung_up()), len(server.connections), src.counters)
     finally:
         server.close()

@@ -1,0 +1,16 @@
+"""Waiting for a condition in tests: polled, with a deadline that is only a hang guard."""
+from __future__ import annotations
+
+import time
+
+HANG_GUARD_S = 60.0  # far above any realistic duration: it only turns a hang into a failure
+
+
+def wait_until(cond, timeout: float = HANG_GUARD_S, interval: float = 0.02) -> bool:
+    """True once cond() is true; False if the deadline passed first."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
