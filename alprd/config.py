@@ -73,7 +73,7 @@ class InferenceConfig(_Model):
     max_wait_ms: float = Field(default=20.0, ge=0)
     # A frame still waiting for the worker this long after it reached the daemon is skipped
     # (counted as dropped): an overloaded daemon stays current instead of falling behind.
-    max_queue_ms: float = Field(default=150.0, ge=0)  # 0 = never skip by age
+    max_queue_ms: float = Field(default=500.0, ge=0)  # 0 = never skip by age
     det_threshold: float = Field(default=DET_THRESHOLD, ge=0, le=1)
     nms_threshold: float = Field(default=NMS_THRESHOLD, ge=0, le=1)
     threads: int = Field(default=0, ge=0, description="torch/ORT intra-op threads; 0 = library default")

@@ -54,8 +54,10 @@ def chaos_config(path: Path, cameras: list[dict], *, state_dir: Path, weights: P
         "cameras": cameras,
         "defaults": {"fps": 5, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
                      "open_timeout_s": 3, "read_timeout_s": 3, **(defaults or {})},
+        # max_queue_ms 0: every frame is processed however loaded the machine, so every plate
+        # is seen (skipping late frames is the dispatch tests' subject, not these)
         "inference": {"device": "cpu", "backend": "torch", "threads": 1, "max_batch": 2,
-                      "max_wait_ms": 20, "weights": str(weights), **(inference or {})},
+                      "max_wait_ms": 20, "max_queue_ms": 0, "weights": str(weights), **(inference or {})},
         "tracking": {"max_unseen_s": 1.0, **(tracking or {})},
         "sinks": {"stdout": {"enabled": False},
                   "jsonl": {"enabled": True, "path": "events.jsonl"},

@@ -60,8 +60,10 @@ def write_config(path: Path, cameras: list[dict], *, state_dir: Path, weights: P
         "cameras": cameras,
         "defaults": {"fps": 10, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
                      "open_timeout_s": 3, "read_timeout_s": 3, **(defaults or {})},
+        # max_queue_ms 0: every frame is processed however loaded the machine (the tests count
+        # plates; skipping late frames is tests/daemon/test_daemon_dispatch.py's subject)
         "inference": {"device": "cpu", "backend": "torch", "threads": 1, "max_batch": 4,
-                      "max_wait_ms": 20, **({"weights": str(weights)} if weights else {}),
+                      "max_wait_ms": 20, "max_queue_ms": 0, **({"weights": str(weights)} if weights else {}),
                       **(inference or {})},
         "tracking": {"max_unseen_s": 1.0, **(tracking or {})},
         "sinks": {"stdout": {"enabled": True, "as_json": stdout_json},

@@ -95,6 +95,7 @@ def _default_config_for_test(tmp_path: Path) -> Path:
     data["sinks"]["bus"]["endpoint"] = "tcp://127.0.0.1:0"
     data["inference"]["backend"] = "torch"  # skip the one-off ONNX export in a test
     data["inference"]["threads"] = 1
+    data["inference"]["max_queue_ms"] = 0  # every frame is read, however loaded the machine
     p = tmp_path / "alprd.yaml"
     p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return p
