@@ -86,17 +86,11 @@ def render_plates(texts, frame_w: int, seed: int = 0) -> list:
 
 
 def paste_plate(img: np.ndarray, plate, x0: int, y0: int) -> np.ndarray:
-    """Composite a rendered plate (its image over `img` by its alpha) with its top-left corner at
-    (x0, y0), in place; the parts outside the frame are cut off."""
-    ph, pw = plate.image.shape[:2]
-    h, w = img.shape[:2]
-    fx0, fy0, fx1, fy1 = max(0, x0), max(0, y0), min(w, x0 + pw), min(h, y0 + ph)
-    if fx0 >= fx1 or fy0 >= fy1:
-        return img
-    src = plate.image[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0].astype(np.float32)
-    a = plate.alpha[fy0 - y0:fy1 - y0, fx0 - x0:fx1 - x0, None]
-    roi = img[fy0:fy1, fx0:fx1]
-    roi[:] = (src * a + roi * (1 - a) + 0.5).astype(np.uint8)
+    """Composite a rendered plate upright with its top-left corner at (x0, y0), in place
+    (pipelines.synth.scenes.paste_plate: by its alpha, cut off at the frame's edges)."""
+    from pipelines.synth.scenes import paste_plate as paste
+
+    paste(img, plate, plate.corners + np.array([x0, y0], np.float32))
     return img
 
 

@@ -44,9 +44,9 @@ class Letterboxer:
         n = len(frames)
         vh, vw = self.view_shape(frames[0]) if n else (self.size, self.size)
         buf = self._bufs.get((vh, vw))
-        if buf is None or len(buf) < n:
-            buf = self._bufs[(vh, vw)] = np.empty((max(n, 2 * (len(buf) if buf is not None else 0)), vh, vw, 3),
-                                                  np.uint8)
+        have = 0 if buf is None else len(buf)
+        if have < n:
+            buf = self._bufs[(vh, vw)] = np.empty((max(n, 2 * have), vh, vw, 3), np.uint8)
         batch = buf[:n]
         boxes = [letterbox_into(f, batch[i], self.size) for i, f in enumerate(frames)]
         return batch, boxes
@@ -58,8 +58,7 @@ def letterbox_into(image: np.ndarray, canvas: np.ndarray, size: int | None = Non
     ch, cw = canvas.shape[:2]
     size = size or ch
     h, w = image.shape[:2]
-    scale = min(size / w, size / h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    scale, nw, nh = geometry.fit(w, h, size)
     px, py = (cw - nw) // 2, (ch - nh) // 2
     if py:
         canvas[:py] = geometry.PAD_VALUE

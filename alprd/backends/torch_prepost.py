@@ -65,8 +65,7 @@ def letterbox(images: torch.Tensor, size: int, tight: bool = False) -> tuple[tor
     geometry.letterbox's placement and padding, the Letterbox); with `tight` the view is
     geometry.view_shape's instead of S×S, as prepost.Letterboxer(tight=True) makes it."""
     n, h, w, _ = images.shape
-    scale = min(size / w, size / h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    scale, nw, nh = geometry.fit(w, h, size)
     vh, vw = geometry.view_shape(w, h, size) if tight else (size, size)
     px, py = (vw - nw) // 2, (vh - nh) // 2
     x = images.permute(0, 3, 1, 2).float()

@@ -67,13 +67,12 @@ def export_net(which: str, net: nn.Module, out_dir: str | Path, det_size: int, f
     serving twin's shapes are constants: one graph per view shape)."""
     if form not in FORMS:
         raise ValueError(f"unknown export form {form!r}")
-    if view is not None and (which != "dsnet" or tuple(view) == (det_size, det_size)):
-        view = None
+    view = tuple(view) if view and which == "dsnet" else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / onnx_name(which, form, view)
     w, h = INPUT_SIZE
-    size = (tuple(view) if view else (det_size, det_size)) if which == "dsnet" else (h, w)
+    size = (view or (det_size, det_size)) if which == "dsnet" else (h, w)
     twin = serving_twin(net)
     iname, oname = ("images", "maps") if which == "dsnet" else ("plates", "logits")
     if form == "u8":

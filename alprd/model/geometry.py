@@ -43,13 +43,18 @@ class Letterbox:
         return out
 
 
+def fit(w: int, h: int, size: int) -> tuple[float, int, int]:
+    """(scale, width, height) of a w×h frame letterboxed to long side `size` (aspect kept)."""
+    scale = min(size / w, size / h)
+    return scale, max(1, round(w * scale)), max(1, round(h * scale))
+
+
 def view_shape(w: int, h: int, size: int) -> tuple[int, int]:
     """(height, width) of the serving view of a w×h frame: the letterbox's picture (long side
     `size`) padded only up to multiples of VIEW_ALIGN, not to a size×size square. The detector is
     fully convolutional, so a 16:9 frame costs 512×288 instead of 512×512 (−44 % compute) with
     the plates at the same scale; measured on CCPD dev, detection was unchanged."""
-    scale = min(size / w, size / h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    _, nw, nh = fit(w, h, size)
     a = VIEW_ALIGN
     return min(size, -(-nh // a) * a), min(size, -(-nw // a) * a)
 
@@ -58,8 +63,7 @@ def letterbox(image: np.ndarray, size: int = 512) -> tuple[np.ndarray, Letterbox
     """Aspect-kept resize into a size×size canvas, centred. Squashing would distort plate shapes
     differently for portrait CCPD stills and 16:9 camera frames; a letterbox keeps them alike."""
     h, w = image.shape[:2]
-    scale = min(size / w, size / h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    scale, nw, nh = fit(w, h, size)
     resized = resize(image, (nw, nh))
     canvas = np.full((size, size, 3), PAD_VALUE, dtype=np.uint8)
     px, py = (size - nw) // 2, (size - nh) // 2

@@ -315,6 +315,12 @@ class Daemon:
                 remove_orphans(camera=cid)
                 self._ended_rings.discard(cid)
 
+    def _abandon_frames(self) -> None:
+        """Give up on every frame still waiting (dropped) or in flight (lost), counting each."""
+        for cid, n in self.frames.clear_waiting().items():
+            self.counters.frames_dropped_waiting(cid, n)
+        self.counters.frames_lost_with_worker(self.frames.lose_in_flight())
+
     def _drained(self) -> bool:
         return self.frames.drained()
 
@@ -425,17 +431,12 @@ class Daemon:
                 self._force = True
                 log.warning("%s received again: not waiting for children or in-flight frames", name)
                 self.sup.kill_all()
-                for cid, n in self.frames.clear_waiting().items():
-                    self.counters.frames_dropped_waiting(cid, n)
-                self.counters.frames_lost_with_worker(self.frames.lose_in_flight())
+                self._abandon_frames()
 
     def _finish(self) -> None:
         """Close every open track as a final event, then flush and close the sinks."""
         try:
-            # frames the stop could not wait for any longer are accounted, not forgotten
-            for cid, n in self.frames.clear_waiting().items():
-                self.counters.frames_dropped_waiting(cid, n)
-            self.counters.frames_lost_with_worker(self.frames.lose_in_flight())
+            self._abandon_frames()  # those the stop could not wait for: accounted, not forgotten
             events = self.router.flush()
             if events:
                 log.info("closing %d open track(s)", len(events))

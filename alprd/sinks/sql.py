@@ -183,7 +183,7 @@ class SqlSink:
             return
         caught_up = not self.pending()
         try:
-            if self._spool_full():
+            if not caught_up and self._spool_full():
                 raise SpoolError(f"the spool holds more than sinks.sql.spool_max_mb = {self.cfg.spool_max_mb:g} MB "
                                  "that the database has not taken")
             self.spool.append([event.to_json()])
@@ -202,8 +202,9 @@ class SqlSink:
             self._cv.notify_all()
 
     def _spool_full(self) -> bool:
+        """Over spool_max_mb (only asked while the database is behind: it stats the segments)."""
         cap = self.cfg.spool_max_mb
-        return cap is not None and self.pending() and self.spool.pending_bytes() > cap * 1e6
+        return cap is not None and self.spool.pending_bytes() > cap * 1e6
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything published so far is committed; False if the timeout passed, or
