@@ -128,8 +128,6 @@ class Daemon:
 
     # -- assembly ------------------------------------------------------------------------------
     def specs(self) -> list[ProcessSpec]:
-        from alprd.stream.decoder import DecoderStats
-
         cfg = self.cfg
         specs = [ProcessSpec(
             WORKER, worker_main,  # kwargs built at each start: a restart sees reloaded cameras
