@@ -77,6 +77,9 @@ class InferenceConfig(_Model):
     det_threshold: float = Field(default=DET_THRESHOLD, ge=0, le=1)
     nms_threshold: float = Field(default=NMS_THRESHOLD, ge=0, le=1)
     threads: int = Field(default=0, ge=0, description="torch/ORT intra-op threads; 0 = library default")
+    # A read that fits no mainland plate layout becomes the most probable one that does
+    # (alprd.model.plate_format); false keeps the raw greedy read.
+    plate_format: bool = True
 
     def batch_for(self, device: str) -> int:
         """max_batch, or the device's default when it is unset."""

@@ -29,7 +29,7 @@ PLATE_ASPECT = 440 / 140   # a Chinese single-row plate
 # at 242 px; every plate was detected at each size.
 RENDERED_PX_PER_MM_1080P = 0.45
 RENDERED_PLATE_W_1080P = round(440 * RENDERED_PX_PER_MM_1080P)
-# Valid civil plates (alprd.model.charset.is_valid_plate): a province, a letter, five of A-Z0-9;
+# Valid civil plates (alprd.model.plate_format.is_valid_plate): a province, a letter, five of A-Z0-9;
 # several provinces, letters and digits in every position. Pass k shows RENDERED_TEXTS[k % n].
 RENDERED_TEXTS = ("皖A12345", "京B6789C", "沪C5D321", "浙A3B7Q9", "鲁B2N851", "川A7K60T",
                   "豫D59X23", "苏E88K16", "湘A0Y437", "粤LQ092V", "皖K6L902", "京N2P5H8")

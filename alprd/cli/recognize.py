@@ -27,6 +27,8 @@ def add_parser(sub) -> None:
     p.add_argument("--det-size", type=int, default=512, help="detector view side (multiple of 32)")
     p.add_argument("--threshold", type=float, default=DET_THRESHOLD,
                    help=f"detection confidence threshold (default {DET_THRESHOLD}, chosen on dev data)")
+    p.add_argument("--any-format", action="store_true",
+                   help="keep the raw greedy read even when it fits no plate layout")
     p.set_defaults(func=run)
 
 
@@ -41,7 +43,7 @@ def run(args) -> int:
     console = Console(stderr=args.json)
     try:
         rec = Recognizer(weights=args.weights, device=args.device, det_size=args.det_size,
-                         det_threshold=args.threshold)
+                         det_threshold=args.threshold, plate_format=not args.any_format)
     except (WeightsError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2

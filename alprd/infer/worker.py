@@ -175,7 +175,8 @@ def build_recognizer(inference: InferenceConfig, crops: bool):
         WeightsError = ValueError  # type: ignore[misc,assignment]
     kwargs = dict(weights=inference.weights, device=inference.device,
                   det_threshold=inference.det_threshold, nms_threshold=inference.nms_threshold,
-                  crops=crops, threads=inference.threads, backend=inference.backend)
+                  crops=crops, threads=inference.threads, backend=inference.backend,
+                  plate_format=inference.plate_format)
     try:
         return Recognizer(**kwargs)
     except (WeightsError, FileNotFoundError, ValueError) as exc:

@@ -51,10 +51,3 @@ def ccpd_text(indices: list[int]) -> str:
             raise ValueError(f"CCPD index {i} at position {pos} is out of range")
         chars.append(lst[i])
     return "".join(chars)
-
-
-def is_valid_plate(text: str) -> bool:
-    """A civil mainland plate: region char, letter, then 5 (blue/yellow) or 6 (green) of A-Z0-9."""
-    if len(text) not in (7, 8) or text[0] not in REGION_CHARS or text[1] not in LETTERS:
-        return False
-    return all(c in LETTERS or c in DIGITS for c in text[2:])

@@ -1,7 +1,8 @@
 """The batched SLPNet cascade: frames in, plate reads out.
 
 detect (DSNet on a letterboxed view) → corners back to frame pixels → perspective warp out of the
-full-resolution frame → read every plate of the batch in one RSNet call → CTC greedy decode.
+full-resolution frame → read every plate of the batch in one RSNet call → CTC greedy decode (a read that fits no plate
+layout replaced by the best one that does: alprd.model.plate_format).
 
 Two implementations of the steps around the nets, chosen by ``prepost``:
 - ``host`` (CPU backends): numpy/OpenCV in alprd.backends.prepost: frames letterboxed straight
@@ -23,6 +24,7 @@ from alprd.backends import prepost as pp
 from alprd.events import PlateRead, as_corners
 from alprd.model import geometry
 from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
+from alprd.model.plate_format import conform
 from alprd.model.weights import build_models
 
 log = logging.getLogger(__name__)
@@ -33,7 +35,8 @@ class Recognizer:
 
     def __init__(self, weights: str | None = None, device: str = "auto", det_size: int = 512,
                  det_threshold: float = DET_THRESHOLD, nms_threshold: float = NMS_THRESHOLD, z: float = geometry.Z_DEFAULT,
-                 crops: bool = False, threads: int = 0, backend: str = "auto", prepost: str = "auto"):
+                 crops: bool = False, threads: int = 0, backend: str = "auto", prepost: str = "auto",
+                 plate_format: bool = True):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
         if prepost not in ("auto", "host", "device"):
@@ -49,6 +52,7 @@ class Recognizer:
         self.nms_threshold = nms_threshold
         self.z = z
         self.crops = crops
+        self.plate_format = plate_format
         from alprd.backends.select import make_backend
 
         self.backend = make_backend(backend, dsnet, rsnet, device, det_size, threads)
@@ -83,7 +87,7 @@ class Recognizer:
         if not len(plates_bgr):
             return []
         batch = plates_bgr if isinstance(plates_bgr, np.ndarray) else np.stack(plates_bgr)
-        return pp.ctc_decode(self.backend.read_u8(batch))
+        return self._decode(self.backend.read_u8(batch))
 
     # ------------------------------------------------------------------ cascade
     def recognize(self, frames: Sequence[np.ndarray]) -> list[list[PlateRead]]:
@@ -108,6 +112,10 @@ class Recognizer:
         return results
 
     # ------------------------------------------------------------------ helpers
+    def _decode(self, logits: np.ndarray) -> list[tuple[str, tuple[float, ...]]]:
+        reads = pp.ctc_decode(logits)
+        return conform(logits, reads) if self.plate_format else reads
+
     def _suppress(self, corners: np.ndarray, scores: np.ndarray, lb: geometry.Letterbox):
         keep = pp.nms_quads(corners, scores, self.nms_threshold)
         return lb.to_frame(corners[keep]), scores[keep]
@@ -155,7 +163,7 @@ class Recognizer:
             if not crops:
                 return []
             logits = self.backend.run_rsnet(tp.normalize(torch.cat(crops)))
-            return pp.ctc_decode(logits.float().cpu().numpy())
+            return self._decode(logits.float().cpu().numpy())
 
 
 def make_backend(name: str, dsnet, rsnet, device: str, det_size: int, threads: int):

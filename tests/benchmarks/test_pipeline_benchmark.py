@@ -91,7 +91,7 @@ def test_crossing_video_with_rendered_plates(tmp_path):
     import av
     import numpy as np
 
-    from alprd.model.charset import is_valid_plate
+    from alprd.model.plate_format import is_valid_plate
 
     assert all(is_valid_plate(t) for t in scenes.RENDERED_TEXTS)
     if not scenes.rendered_plates_available():

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from alprd.model.charset import CHARS, NUM_CLASSES, ccpd_text, encode, is_valid_plate
+from alprd.model.charset import CHARS, NUM_CLASSES, ccpd_text, encode
+from alprd.model.plate_format import is_valid_plate
 from alprd.model.decode import ctc_greedy, ctc_greedy_batch
 
 

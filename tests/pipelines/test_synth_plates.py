@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alprd.model.charset import LETTERS, encode, is_valid_plate
+from alprd.model.charset import LETTERS, encode
+from alprd.model.plate_format import is_valid_plate
 from pipelines.synth.plates import KINDS, char_boxes_mm, random_plate, render_plate, sample_text
 
 
@@ -21,7 +22,7 @@ def test_layouts_follow_ga36():
 def test_text_rules():
     rng = np.random.default_rng(0)
     for _ in range(300):
-        for kind in ("blue", "yellow", "green", "green_large"):
+        for kind in ("blue", "yellow", "green", "green_large", "police", "coach"):
             t = sample_text(rng, kind)
             assert is_valid_plate(t), (kind, t)
             assert len(t) == (8 if kind.startswith("green") else 7)

@@ -1,0 +1,146 @@
+"""Which strings are mainland civil plates (GA 36), and the most probable such string of a CTC output.
+
+Greedy CTC reads each step on its own, so a blurred or badly cut plate can come out a character
+short ("沪YG132"), doubled ("皖ANNY755") or with a letter where only digits go. Every plate the
+model knows has one of a few layouts, so when the greedy read fits none of them the recogniser
+takes instead the best single CTC path (Viterbi) that spells a string of one of these layouts:
+
+    blue / yellow         region, letter, 5 × letter-or-digit            皖A12345, 沪AYG132
+    green, small car      region, letter, energy letter (A-K), letter-or-digit, 4 digits   皖AD12345
+    green, large vehicle  region, letter, 5 digits, D or F               皖A12345D
+    police / coach        region, letter, 4 × letter-or-digit, 警 or 学   皖A1234警
+
+Only a read at most one character off a plate's length (6 to 9) is repaired: a valid one is
+kept as it is, and a much shorter or longer one (nothing, a fragment of a plate cut by the frame's
+edge, a sign) is left alone rather than completed with invented characters. The replacement's
+per-character confidences are the probabilities its path gives them, so a forced read of an
+unreadable plate stays low-confidence for the tracker's vote.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from alprd.model.charset import BLANK, CHARS, DIGITS, LETTERS, NUM_CLASSES, REGION_CHARS, SPECIAL_CHARS
+
+ENERGY_LETTERS = tuple("ABCDEFGHJK")      # 3rd character of a small car's green plate
+LARGE_ENERGY_LETTERS = ("D", "F")         # last character of a large vehicle's green plate
+_ALNUM = LETTERS + DIGITS
+
+# Each layout: the characters allowed at each position.
+LAYOUTS: tuple[tuple[tuple[str, ...], ...], ...] = (
+    (REGION_CHARS, LETTERS) + (_ALNUM,) * 5,
+    (REGION_CHARS, LETTERS, ENERGY_LETTERS, _ALNUM) + (DIGITS,) * 4,
+    (REGION_CHARS, LETTERS) + (DIGITS,) * 5 + (LARGE_ENERGY_LETTERS,),
+    (REGION_CHARS, LETTERS) + (_ALNUM,) * 4 + (SPECIAL_CHARS,),
+)
+
+
+def _pattern() -> re.Pattern:
+    def cls(chars):
+        return "[" + "".join(chars) + "]"
+    return re.compile("|".join("".join(cls(pos) for pos in layout) for layout in LAYOUTS))
+
+
+_PATTERN = _pattern()
+_INDEX = {c: i + 1 for i, c in enumerate(CHARS)}
+
+
+def is_valid_plate(text: str) -> bool:
+    return _PATTERN.fullmatch(text) is not None
+
+
+def _masks(layout) -> np.ndarray:
+    m = np.zeros((len(layout), NUM_CLASSES), bool)
+    for k, chars in enumerate(layout):
+        m[k, [_INDEX[c] for c in chars]] = True
+    return m
+
+
+_MASKS = tuple(_masks(layout) for layout in LAYOUTS)
+_NEG = -1e30
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    x = logits.astype(np.float64) - logits.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def best_path(logp: np.ndarray, allowed: np.ndarray) -> tuple[float, list[int], list[float]]:
+    """Viterbi over the CTC lattice of a layout: T×C log-probs, L×C allowed classes per position →
+    (log-prob of the best path, its class per position, each character's highest probability
+    along the path). The class of a position is chosen by the path, one per position; two equal
+    neighbours need a blank between them, as in CTC."""
+    steps, _ = logp.shape
+    n = len(allowed)
+    if steps < n:
+        return _NEG, [], []
+    emit = np.where(allowed[None], logp[:, None, :], _NEG)          # T×L×C
+    rows = np.arange(n)
+    chars = np.full(allowed.shape, _NEG)     # best path ending in char state (k, c)
+    blanks = np.full(n + 1, _NEG)            # ... in the blank before position k (n: after the last)
+    chars[0], blanks[0] = emit[0, 0], logp[0, BLANK]
+    src_char = np.zeros((steps,) + allowed.shape, np.int8)   # 0 stay, 1 from blank k, 2 from char k-1
+    src_prev = np.zeros((steps,) + allowed.shape, np.int16)  # ... which class at k-1
+    src_blank = np.zeros((steps, n + 1), np.int16)           # -1 stay, else the class at k-1
+    classes = np.arange(allowed.shape[1])[None]
+    for t in range(1, steps):
+        i1 = chars.argmax(1)
+        v1 = chars[rows, i1]
+        second = chars.copy()
+        second[rows, i1] = _NEG
+        i2 = second.argmax(1)
+        v2 = second[rows, i2]
+        prev_v = np.full(allowed.shape, _NEG)
+        prev_i = np.zeros(allowed.shape, np.int16)
+        same = classes == i1[:-1, None]                          # a repeat needs a blank between
+        prev_v[1:] = np.where(same, v2[:-1, None], v1[:-1, None])
+        prev_i[1:] = np.where(same, i2[:-1, None], i1[:-1, None])
+        cand = np.stack((chars, np.broadcast_to(blanks[:n, None], allowed.shape), prev_v))
+        src_char[t], src_prev[t] = cand.argmax(0), prev_i
+        chars = cand.max(0) + emit[t]
+        from_char = np.concatenate(([_NEG], v1))
+        src_blank[t] = np.where(from_char > blanks, np.concatenate(([0], i1)), -1)
+        blanks = np.maximum(blanks, from_char) + logp[t, BLANK]
+    end_char = float(chars[n - 1].max())
+    if blanks[n] > end_char:
+        score, kind, k, c = float(blanks[n]), "blank", n, -1
+    else:
+        score, kind, k, c = end_char, "char", n - 1, int(chars[n - 1].argmax())
+    if score <= _NEG / 2:
+        return _NEG, [], []
+    out, probs = [0] * n, [0.0] * n
+    for t in range(steps - 1, 0, -1):
+        if kind == "char":
+            out[k], probs[k] = c, max(probs[k], float(np.exp(logp[t, c])))
+            s = src_char[t, k, c]
+            if s == 1:
+                kind = "blank"
+            elif s == 2:
+                k, c = k - 1, int(src_prev[t, k, c])
+        else:
+            s = int(src_blank[t, k])
+            if s >= 0:
+                kind, k, c = "char", k - 1, s
+    if kind == "char":
+        out[k], probs[k] = c, max(probs[k], float(np.exp(logp[0, c])))
+    return score, out, probs
+
+
+def best_valid(logits: np.ndarray) -> tuple[str, tuple[float, ...]]:
+    """T×C logits of one plate → the most probable single-path read of any layout."""
+    logp = log_softmax(logits)
+    score, out, probs = max((best_path(logp, m) for m in _MASKS), key=lambda r: r[0])
+    if not out:
+        return "", ()
+    return "".join(CHARS[c - 1] for c in out), tuple(probs)
+
+
+REPAIR_LENGTHS = range(6, 10)
+
+
+def conform(logits: np.ndarray, reads: list[tuple[str, tuple[float, ...]]]) -> list[tuple[str, tuple[float, ...]]]:
+    """Greedy reads of an N×T×C batch, each invalid one of REPAIR_LENGTHS replaced by best_valid."""
+    return [best_valid(logits[i]) if len(r[0]) in REPAIR_LENGTHS and not is_valid_plate(r[0]) else r
+            for i, r in enumerate(reads)]
