@@ -208,6 +208,32 @@ def detector_jitter(rng: np.random.Generator) -> float:
     return DETECTOR_JITTER[int(rng.integers(len(DETECTOR_JITTER)))]
 
 
+# The real crops are 150-270 px wide and the CCPD plates ~200-300 px, while cameras (and small
+# cut-outs like LPRNet's 94x24 ones) give plates 50-150 px wide: half the real items are first
+# shrunk to a width drawn log-uniformly from LOW_RES_WIDTH, so the real fonts are seen blurred too.
+LOW_RES_P = 0.5
+LOW_RES_WIDTH = (50.0, 150.0)
+
+
+def low_res(img: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The plate's neighbourhood shrunk so the plate is LOW_RES_WIDTH px wide (never enlarged)."""
+    c = np.asarray(corners, np.float32)
+    width = 0.5 * (np.linalg.norm(c[1] - c[0]) + np.linalg.norm(c[2] - c[3]))
+    target = float(np.exp(rng.uniform(*np.log(LOW_RES_WIDTH))))
+    if width <= target:
+        return img, c
+    h, w = img.shape[:2]
+    (x0, y0), (x1, y1) = c.min(0), c.max(0)
+    mx, my = 0.3 * (x1 - x0) + 2, 0.6 * (y1 - y0) + 2
+    x0, y0 = int(max(0, x0 - mx)), int(max(0, y0 - my))
+    x1, y1 = int(min(w, x1 + mx + 1)), int(min(h, y1 + my + 1))
+    patch, c = img[y0:y1, x0:x1], c - np.array([x0, y0], np.float32)
+    s = target / width
+    small = cv2.resize(patch, (max(1, round(patch.shape[1] * s)), max(1, round(patch.shape[0] * s))),
+                       interpolation=cv2.INTER_AREA)
+    return small, c * np.array([small.shape[1] / patch.shape[1], small.shape[0] / patch.shape[0]], np.float32)
+
+
 def synth_crop(rng: np.random.Generator, size=geometry.PLATE_SIZE, augment: bool = True,
                corner_jitter: float | None = None) -> tuple[np.ndarray, str]:
     """One synthetic recogniser input: a plate drawn at a random resolution (60-350 px wide, as
@@ -265,6 +291,8 @@ class CropDataset(_Seeded):
             corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         if self.augment:  # cut-out crops: only a little off; CCPD plates: as a detector would cut them
             corners = jitter_corners(corners, rng, 0.03 if source == "crop" else detector_jitter(rng))
+            if rng.random() < LOW_RES_P:
+                img, corners = low_res(img, corners, rng)
         crop = geometry.warp_plate(img, corners)
         if self.augment:
             crop = photometric(crop, rng, None, p_blur=0.2, p_motion=0.1, p_exposure=0.5, p_noise=0.3, p_jpeg=0.3)

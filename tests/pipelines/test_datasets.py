@@ -76,3 +76,22 @@ def test_crop_dataset(synth_assets):
     assert batch["images"].shape == (3, 3, 48, 144)
     assert batch["target_lengths"].sum() == len(batch["targets"])
     assert batch["texts"][0] == ds[0]["text"]
+
+
+def test_low_res_shrinks_the_plate_and_keeps_its_corners_on_it():
+    from pipelines.datasets import LOW_RES_WIDTH, low_res
+
+    img = np.zeros((400, 600, 3), np.uint8)
+    corners = np.array([[150, 180], [450, 180], [450, 280], [150, 280]], np.float32)   # 300 px wide
+    img[180:280, 150:450] = 255
+    for seed in range(5):
+        small, c = low_res(img, corners, np.random.default_rng(seed))
+        width = c[1, 0] - c[0, 0]
+        assert LOW_RES_WIDTH[0] - 1 <= width <= LOW_RES_WIDTH[1] + 1
+        assert small.shape[1] < img.shape[1] and small.shape[0] < img.shape[0]   # only the neighbourhood
+        x0, y0 = np.round(c[0] + 2).astype(int)
+        x1, y1 = np.round(c[2] - 2).astype(int)
+        assert small[y0:y1, x0:x1].min() > 200 and small[:max(1, y0 - 4)].max() < 50   # corners still on the plate
+    narrow = corners * np.array([0.1, 1], np.float32) + np.array([100, 0], np.float32)   # 30 px: never enlarged
+    same, c = low_res(img, narrow, np.random.default_rng(0))
+    assert same is img and np.array_equal(c, narrow)
