@@ -231,7 +231,7 @@ def print_table(result: dict) -> None:
         print(f"{'/dev/shm rings':<22} {r['first']:g}→{r['last']:g} ({mb['first']:.1f}→{mb['last']:.1f} MB), "
               f"{cell(r, 'slope')} rings/h")
     ev = result["events"]
-    print(f"events on the bus: {ev['bus_preview']} preview, {ev['bus_final']} final; "
+    print(f"events on the bus: {ev['bus_preview']} preview, {ev['bus_final']} final, {ev['bus_missed']} missed; "
           f"stats.json: {result['stats'].get('events')}, frames {result['stats'].get('frames')}; "
           f"restarts {result['stats'].get('restarts')}; exit {result['exit_code']}")
     print("growth: " + ("; ".join(result["grew"]) if result["grew"] else "none after warm-up"))
@@ -253,7 +253,10 @@ class _BusCounter:
     def __init__(self, endpoint: str) -> None:
         import zmq
 
+        from alprd.sinks.bus import SequenceGaps
+
         self.counts = {"plate.preview": 0, "plate.final": 0}
+        self.gaps = SequenceGaps()   # events published but never received here
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -266,7 +269,8 @@ class _BusCounter:
     def _run(self) -> None:
         while not self._stop.is_set():
             if self._sock.poll(200):
-                topic, _ = self._sock.recv_multipart()
+                topic, _, sequence = self._sock.recv_multipart()
+                self.gaps.observe(topic, sequence)
                 kind = topic.decode().rsplit(".", 1)[0]
                 self.counts[kind] = self.counts.get(kind, 0) + 1
 
@@ -357,7 +361,8 @@ def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, w
             "cameras": cameras, "seconds": seconds, "warmup_s": warmup_s, "interval_s": interval,
             "samples_n": len(samples), "weights": wdesc, "size": list(size), "fps": fps,
             "load_average": f"{load_before} → {load_average()}", "exit_code": exit_code,
-            "events": {"bus_preview": bus.counts.get("plate.preview", 0), "bus_final": bus.counts.get("plate.final", 0)},
+            "events": {"bus_preview": bus.counts.get("plate.preview", 0), "bus_final": bus.counts.get("plate.final", 0),
+                       "bus_missed": bus.gaps.missed},
             "stats": {k: stats.get(k) for k in ("events", "frames", "restarts", "processed_fps")},
             "growth": table, "grew": verdict(table), "samples": samples,
         }

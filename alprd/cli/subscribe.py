@@ -65,6 +65,7 @@ def run(args) -> int:
 
     from alprd.config import ConfigError
     from alprd.events import PlateEvent
+    from alprd.sinks.bus import SequenceGaps
 
     try:
         endpoint = _endpoint(args)
@@ -84,14 +85,20 @@ def run(args) -> int:
         return 2
     sock.setsockopt_string(zmq.SUBSCRIBE, args.topic)
     seen = 0
+    gaps = SequenceGaps()
     try:
         while not args.count or seen < args.count:
             if not sock.poll(500):
                 continue
             frames = sock.recv_multipart()
-            if len(frames) != 2:
+            if len(frames) not in (2, 3):   # [topic, json] or [topic, json, sequence]
                 print(f"alprd subscribe: skipping a {len(frames)}-frame message", file=sys.stderr)
                 continue
+            lost = gaps.observe(frames[0], frames[2]) if len(frames) == 3 else 0
+            if lost:
+                print(f"alprd subscribe: {lost} event(s) on {frames[0].decode('utf-8', 'replace')} never "
+                      "arrived (this subscriber fell behind, or the daemon's bus queue overflowed); "
+                      "the SQL database has them (alprd query)", file=sys.stderr, flush=True)
             try:
                 line = frames[1].decode("utf-8")
                 event = PlateEvent.from_json(line)
@@ -102,4 +109,6 @@ def run(args) -> int:
             seen += 1
     finally:
         sock.close()
+        if gaps.missed:
+            print(f"alprd subscribe: {gaps.missed} event(s) missed in all", file=sys.stderr)
     return 0

@@ -1,8 +1,12 @@
-"""ZeroMQ bus sink: every event as a two-frame message [topic, json] on a PUB socket.
+"""ZeroMQ bus sink: every event as a three-frame message [topic, json, sequence] on a PUB socket.
 
 Topic is ``event.topic`` (``plate.preview.<camera>`` / ``plate.final.<camera>``), so subscribers
 filter by prefix (``plate.final.`` = all finals, ``plate.final.gate1`` = one camera). The JSON frame
-is PlateEvent.to_json(), the encoding documented in docs/events.md.
+is PlateEvent.to_json(), the encoding documented in docs/events.md. The sequence frame,
+``"<publisher id> <n>"``, numbers each topic's messages 1, 2, 3... for one run of the sink (a new
+random publisher id each start), so a subscriber of any prefix can count what it missed
+(SequenceGaps): PUB drops silently, and this is the only way a drop becomes visible to the one
+who lost it.
 
 ZeroMQ sockets are not thread-safe, so one thread owns the PUB socket (created, bound, used and
 closed there); publish() from any thread only puts bytes on a bounded queue. PUB never blocks:
@@ -17,6 +21,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from pathlib import Path
 
 import zmq
@@ -68,6 +73,10 @@ class BusSink:
         self.sent = 0
         self.dropped = 0
         self.endpoint = cfg.endpoint  # the bound endpoint (tcp://...:0 becomes the real port)
+        self.publisher_id = uuid.uuid4().hex[:16]
+        self._pub = self.publisher_id.encode("ascii")
+        self._seqs: dict[bytes, int] = {}    # topic -> the last sequence number given
+        self._seq_lock = threading.Lock()
         self._ctx = context or zmq.Context.instance()
         self._q: queue.Queue = queue.Queue(maxsize=queue_size)
         self._ready = threading.Event()
@@ -83,7 +92,10 @@ class BusSink:
 
     # --- Sink protocol -------------------------------------------------------------------------
     def publish(self, event: PlateEvent) -> None:
-        msg = (event.topic.encode("utf-8"), event.to_json().encode("utf-8"))
+        topic = event.topic.encode("utf-8")
+        with self._seq_lock:   # numbered here, so a message dropped on any path leaves a gap
+            self._seqs[topic] = n = self._seqs.get(topic, 0) + 1
+        msg = (topic, event.to_json().encode("utf-8"), b"%s %d" % (self._pub, n))
         try:
             self._q.put_nowait(msg)
         except queue.Full:
@@ -180,3 +192,29 @@ class BusSink:
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
+
+
+class SequenceGaps:
+    """Subscriber side: how many messages of the topics it receives never arrived, from each
+    message's sequence frame. The first message of a (publisher, topic) only sets the start (a
+    subscriber joins mid-stream; a restarted daemon is a new publisher), so only losses after
+    that count."""
+
+    def __init__(self) -> None:
+        self.missed = 0
+        self._last: dict[tuple[bytes, bytes], int] = {}
+
+    def observe(self, topic: bytes, sequence: bytes) -> int:
+        """Messages missed on this topic just before this one (0 when none); malformed frames
+        count nothing."""
+        try:
+            pub, n_text = sequence.split(b" ", 1)
+            n = int(n_text)
+        except ValueError:
+            return 0
+        key = (pub, topic)
+        last = self._last.get(key)
+        self._last[key] = n if last is None else max(last, n)
+        gap = n - last - 1 if last is not None and n > last + 1 else 0
+        self.missed += gap
+        return gap

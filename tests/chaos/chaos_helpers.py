@@ -96,7 +96,7 @@ class Subscriber:
                 continue
             while True:
                 try:
-                    topic, payload = self._sock.recv_multipart(zmq.NOBLOCK)
+                    topic, payload, _sequence = self._sock.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:
                     break
                 with self._lock:

@@ -12,7 +12,7 @@ from helpers_sinks import make_event, returns
 from alprd.config import BusSinkConfig
 from alprd.events import PlateEvent
 from alprd.sinks.base import Sink
-from alprd.sinks.bus import BusError, BusSink
+from alprd.sinks.bus import BusError, BusSink, SequenceGaps
 
 EVENT_KEYS = {"schema_version", "event_id", "kind", "camera_id", "track_id", "plate", "confidence",
               "alternatives", "reads", "first_seen", "last_seen", "direction", "parked", "corners",
@@ -72,6 +72,63 @@ def test_subscriber_receives_topic_and_documented_json(bus):
     sub.close()
 
 
+def test_each_topic_is_numbered_from_one_by_a_publisher_id(bus):
+    sink = bus()
+    sub = _sub(sink.endpoint, "plate.final.gate")        # not the join probes
+    probe_sub = _sub(sink.endpoint, "plate.")
+    assert _joined(sink, probe_sub)
+    time.sleep(0.2)
+    for cam in ("gate1", "gate2", "gate1", "gate1", "gate2"):
+        sink.publish(make_event(camera=cam))
+    got = [sub.recv_multipart() for _ in range(5) if sub.poll(3000)]
+    seqs = [(topic.decode(), seq.decode()) for topic, _, seq in got]
+    pub = sink.publisher_id
+    assert seqs == [("plate.final.gate1", f"{pub} 1"), ("plate.final.gate2", f"{pub} 1"),
+                    ("plate.final.gate1", f"{pub} 2"), ("plate.final.gate1", f"{pub} 3"),
+                    ("plate.final.gate2", f"{pub} 2")]
+    assert bus().publisher_id != pub      # a restarted daemon does not continue the numbers
+    sub.close()
+    probe_sub.close()
+
+
+def test_sequence_gaps_counts_only_losses_after_the_first_message():
+    gaps = SequenceGaps()
+    assert gaps.observe(b"t", b"p1 7") == 0          # joined mid-stream
+    assert gaps.observe(b"t", b"p1 8") == 0
+    assert gaps.observe(b"t", b"p1 11") == 2
+    assert gaps.observe(b"u", b"p1 3") == 0          # another topic has its own numbers
+    assert gaps.observe(b"t", b"p2 1") == 0          # a new publisher (restart) starts afresh
+    assert gaps.observe(b"t", b"p1 10") == 0         # late or duplicate: not a loss
+    assert gaps.observe(b"t", b"garbage") == 0
+    assert gaps.missed == 2
+
+
+def test_a_subscriber_that_fell_behind_counts_exactly_what_it_lost(bus):
+    sink = bus(sndhwm=50)
+    stuck = _sub(sink.endpoint)
+    stuck.setsockopt(zmq.RCVHWM, 10)
+    assert _joined(sink, stuck)
+    ev = make_event(plate="SLOW1", camera="slow")
+    for _ in range(3000):          # the subscriber reads nothing meanwhile: most are dropped
+        sink.publish(ev)
+    assert sink.flush(timeout=3600)
+    gaps, received = SequenceGaps(), []
+
+    def drain():
+        while stuck.poll(200):
+            topic, _, seq = stuck.recv_multipart()
+            if topic == b"plate.final.slow":
+                gaps.observe(topic, seq)
+                received.append(int(seq.split()[1]))
+    drain()
+    sink.publish(ev)               # number 3001 shows whatever was lost before it
+    assert sink.flush(timeout=3600)
+    drain()
+    assert received[0] == 1 and received[-1] == 3001
+    assert gaps.missed > 0 and len(received) + gaps.missed == 3001
+    stuck.close()
+
+
 def test_topic_prefix_selects_kind_and_camera(bus):
     sink = bus()
     sub = _sub(sink.endpoint, "plate.final.gate1")
@@ -82,7 +139,7 @@ def test_topic_prefix_selects_kind_and_camera(bus):
                make_event(camera="gate1")):
         sink.publish(ev)
     assert sub.poll(3000)
-    topic, _ = sub.recv_multipart()
+    topic, _, _ = sub.recv_multipart()
     assert topic == b"plate.final.gate1"
     assert not sub.poll(300)
     sub.close()
@@ -186,7 +243,7 @@ def test_fleet_proxy_merges_several_daemons_buses(bus):
         hosts[1].publish(make_event(camera="siteB-gate1"))
         hosts[1].publish(make_event(camera="siteB-gate1", kind="plate.preview"))
         while sub.poll(50):
-            topic, payload = sub.recv_multipart()
+            topic, payload, _ = sub.recv_multipart()
             assert topic.startswith(b"plate.final.")
             seen.add(json.loads(payload)["camera_id"])
     assert seen == {"siteA-gate1", "siteB-gate1"}

@@ -123,3 +123,31 @@ def test_subscribe_prints_one_human_line_per_event():
     lines = _run_subscribe(["--count", "1"], [make_event("皖A12345", "gate7", parked=True)])
     assert len(lines) == 1
     assert "皖A12345" in lines[0] and "gate7" in lines[0] and "final" in lines[0] and "parked" in lines[0]
+
+
+def test_subscribe_reports_events_that_never_arrived():
+    # a raw publisher speaking the bus's three-frame protocol, skipping one number each time
+    import zmq
+
+    ctx = zmq.Context.instance()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    proc = subprocess.Popen([sys.executable, "-m", "alprd", "subscribe", "--endpoint", f"tcp://127.0.0.1:{port}",
+                             "--count", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ev = make_event("皖A12345", "gate1")
+    try:
+        n, deadline = 1, time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            pub.send_multipart([ev.topic.encode(), ev.to_json().encode(), b"abc %d" % n])
+            n += 2
+            time.sleep(0.1)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        pub.close()
+    assert proc.returncode == 0, err
+    assert len(out.splitlines()) == 3
+    assert err.count("1 event(s) on plate.final.gate1 never arrived") == 2
+    assert "2 event(s) missed in all" in err
