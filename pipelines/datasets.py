@@ -215,6 +215,18 @@ LOW_RES_P = 0.5
 LOW_RES_WIDTH = (50.0, 150.0)
 
 
+# Many plate readers are fed a detector's upright box, not a rectified quad (LPRNet-style 94x24
+# crops of CCPD are cut that way): a tilted plate then comes with background in two corners and
+# its characters slanted. A share of the CCPD plates are read that way too.
+BOX_CROP_P = 0.3
+
+
+def box_corners(corners: np.ndarray) -> np.ndarray:
+    """The axis-aligned bounding box of a quad, as corners (TL, TR, BR, BL)."""
+    (x0, y0), (x1, y1) = np.asarray(corners, np.float32).min(0), np.asarray(corners, np.float32).max(0)
+    return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
+
+
 def low_res(img: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The plate's neighbourhood shrunk so the plate is LOW_RES_WIDTH px wide (never enlarged)."""
     c = np.asarray(corners, np.float32)
@@ -291,6 +303,8 @@ class CropDataset(_Seeded):
             corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         if self.augment:  # cut-out crops: only a little off; CCPD plates: as a detector would cut them
             corners = jitter_corners(corners, rng, 0.03 if source == "crop" else detector_jitter(rng))
+            if source == "ccpd" and rng.random() < BOX_CROP_P:
+                corners = box_corners(corners)
             if rng.random() < LOW_RES_P:
                 img, corners = low_res(img, corners, rng)
         crop = geometry.warp_plate(img, corners)

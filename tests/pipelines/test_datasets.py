@@ -95,3 +95,10 @@ def test_low_res_shrinks_the_plate_and_keeps_its_corners_on_it():
     narrow = corners * np.array([0.1, 1], np.float32) + np.array([100, 0], np.float32)   # 30 px: never enlarged
     same, c = low_res(img, narrow, np.random.default_rng(0))
     assert same is img and np.array_equal(c, narrow)
+
+
+def test_box_corners_is_the_upright_box_around_a_tilted_plate():
+    from pipelines.datasets import box_corners
+
+    quad = np.array([[100, 60], [300, 100], [290, 150], [90, 110]], np.float32)
+    assert np.array_equal(box_corners(quad), np.array([[90, 60], [300, 60], [300, 150], [90, 150]], np.float32))
