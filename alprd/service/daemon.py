@@ -105,9 +105,10 @@ class Daemon:
         self._last_frame: dict[str, tuple[float, float]] = {}
         self._worker_ready = False
         self._fatal: str | None = None
-        self._decoder_stats: dict[str, object] = {}
-        self._t0 = time.monotonic()
-        self._t_running: float | None = None  # when every child was started (model loaded)
+        # Public state below is what report.py (stats.json, STATUS=) reads; only the loop writes it.
+        self.decoder_stats: dict[str, object] = {}
+        self.started_at = time.monotonic()
+        self.running_since: float | None = None  # when every child was started (model loaded)
         self._next_tick = self._next_stats = self._next_prune = 0.0
         self.exit_code = 0
         self.notify = ServiceNotifier(ready_grace_s=cfg.defaults.open_timeout_s + 10.0)
@@ -116,14 +117,14 @@ class Daemon:
         self.stall_s = 2 * self.notify.watchdog_s if self.notify.watchdog_s else STALL_S
         self._progress_at = time.monotonic()  # latest results, or when frames went in flight
         self._worker_down_since: float | None = time.monotonic()
-        self._unhealthy: str | None = None
+        self.unhealthy: str | None = None
         self.state = "starting"
-        self._retiring: set[str] = set()           # cameras removed by a reload, draining
+        self.retiring: set[str] = set()           # cameras removed by a reload, draining
         self._adding: list[CameraConfig] = []      # cameras waiting for their id to be free
         self.reloads = {"ok": 0, "failed": 0}
         self._reload_pending = False
         self._rates = report.RateMeter(time.monotonic())
-        self._fps: dict[str, float] = {}
+        self.recent_fps: dict[str, float] = {}
         self.metrics = None
 
     # -- assembly ------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ class Daemon:
 
         d = self.cfg.defaults
         stats = DecoderStats()
-        self._decoder_stats[cam.id] = stats
+        self.decoder_stats[cam.id] = stats
         return ProcessSpec(
             f"decoder:{cam.id}", decoder_main,
             kwargs=dict(camera=cam, defaults=d, fps=camera_fps(self.cfg, cam), stats=stats,
@@ -168,10 +169,10 @@ class Daemon:
         self.notify.status(f"starting: loading the model, {len(self.cameras)} camera(s)")
         try:
             if self.sup.start_all(pump=self._step, abort=lambda: self._stop_reason is not None):
-                self._t_running = time.monotonic()
+                self.running_since = time.monotonic()
                 self.state = "running"
                 log.info("running")
-                self.notify.running(self._t_running)
+                self.notify.running(self.running_since)
                 if self._reload_pending:  # a SIGHUP came while the children were starting
                     self._reload()
                 while self._stop_reason is None:
@@ -209,7 +210,7 @@ class Daemon:
             self._check_sources()
             self._progress_reload()
             self._check_health(now)
-        self.notify.tick(now, healthy=self._unhealthy is None)
+        self.notify.tick(now, healthy=self.unhealthy is None)
         if now >= self._next_stats:
             self._next_stats = now + STATS_INTERVAL_S
             self._write_stats()
@@ -333,15 +334,15 @@ class Daemon:
         if self.frames.in_flight and now - self._progress_at > self.stall_s:
             why = (f"the inference worker has not answered for {now - self._progress_at:.0f} s "
                    f"with {self.frames.in_flight} frame(s) in flight")
-        elif self._worker_down_since is not None and self._t_running is not None:
+        elif self._worker_down_since is not None and self.running_since is not None:
             limit = self.sup.child(WORKER).spec.ready_timeout_s
             if now - self._worker_down_since > limit:
                 why = f"the inference worker has not been ready for {now - self._worker_down_since:.0f} s"
-        if why and not self._unhealthy:
+        if why and not self.unhealthy:
             log.error("unhealthy: %s%s", why, "; withholding watchdog pings" if self.notify.watchdog_s else "")
-        elif self._unhealthy and not why:
+        elif self.unhealthy and not why:
             log.info("healthy again")
-        self._unhealthy = why
+        self.unhealthy = why
 
     # -- SIGHUP: reload the camera list (service/reload.py) ------------------------------------
     def _reload(self) -> None:
@@ -365,7 +366,7 @@ class Daemon:
         running = {c.id for c in self.cameras}
         for cid in plan.remove + [c.id for c in plan.restart]:
             self._adding = [c for c in self._adding if c.id != cid]  # added by a reload just before
-            if cid in running and cid not in self._retiring:
+            if cid in running and cid not in self.retiring:
                 self._retire_camera(cid)
         self._adding += [preflight.resolved_camera(c) for c in plan.add + plan.restart]
         self._progress_reload()
@@ -374,12 +375,12 @@ class Daemon:
     def _retire_camera(self, cid: str) -> None:
         """Stop the camera's decoder; _progress_reload finishes once its frames are through."""
         self.sup.request_stop(self.sup.child(f"decoder:{cid}"))
-        self._retiring.add(cid)
+        self.retiring.add(cid)
 
     def _progress_reload(self) -> None:
         if self._stop_reason is not None:
             return  # stop_all stops every decoder; the final flush closes every track
-        for cid in sorted(self._retiring):
+        for cid in sorted(self.retiring):
             child = self.sup.child(f"decoder:{cid}")
             if child.state in (RUNNING, STOPPING) or self.frames.busy(cid):
                 continue  # still stopping, or its frames are still being processed
@@ -387,16 +388,16 @@ class Daemon:
             log.info("camera %s removed%s", cid, f"; closing {len(events)} open track(s)" if events else "")
             self._publish(events)
             self.sup.discard(child.name)
-            self._retiring.discard(cid)
+            self.retiring.discard(cid)
             self.frames.remove_camera(cid)
-            for d in (self._last_frame, self._decoder_stats,
-                      self.counters.cameras, self._fps):
+            for d in (self._last_frame, self.decoder_stats,
+                      self.counters.cameras, self.recent_fps):
                 d.pop(cid, None)
             self.cameras = [c for c in self.cameras if c.id != cid]
-        ready = [c for c in self._adding if c.id not in self._retiring]
+        ready = [c for c in self._adding if c.id not in self.retiring]
         if not ready:
             return
-        self._adding = [c for c in self._adding if c.id in self._retiring]
+        self._adding = [c for c in self._adding if c.id in self.retiring]
         for cam in ready:
             self.cameras.append(cam)
             self.frames.add_camera(cam.id)
@@ -486,7 +487,7 @@ class Daemon:
         return report.snapshot(self)
 
     def _update_rates(self) -> None:
-        self._fps = self._rates.update({cid: c.processed for cid, c in list(self.counters.cameras.items())},
+        self.recent_fps = self._rates.update({cid: c.processed for cid, c in list(self.counters.cameras.items())},
                                        time.monotonic())
 
     def _status_line(self) -> str:
@@ -497,7 +498,7 @@ class Daemon:
             self._update_rates()
         data = self.stats()
         data["final"] = final
-        if self._t_running is not None and not final:
+        if self.running_since is not None and not final:
             self.notify.status(self._status_line())
         runstats.write_atomic(self.stats_path, data)
 

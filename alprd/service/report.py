@@ -1,7 +1,7 @@
 """What the daemon says about itself: the stats snapshot (stats.json, the metrics endpoint,
 `alprd status`), the one-line STATUS= text for systemd, and processed-fps rates.
 
-Read-only views of a running Daemon, kept out of its control loop.
+Read-only views of a running Daemon (its public attributes only), kept out of its control loop.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class RateMeter:
 def snapshot(d) -> dict:
     """The daemon's state and counters as one JSON-able dict (runstats.snapshot's layout)."""
     now = time.monotonic()
-    decoders = {cid: s.snapshot() for cid, s in list(d._decoder_stats.items())}
+    decoders = {cid: s.snapshot() for cid, s in list(d.decoder_stats.items())}
     children = {c.name: c for c in list(d.sup.children)}
     cameras = {}
     for cam in list(d.cameras):
@@ -40,18 +40,18 @@ def snapshot(d) -> dict:
                         "waiting": d.frames.waiting_of(cid),
                         "in_flight": d.frames.in_flight_of(cid),
                         "open_tracks": tracker.open_tracks if tracker else 0,
-                        "fps": d._fps.get(cid, 0.0),
+                        "fps": d.recent_fps.get(cid, 0.0),
                         "connected": bool(decoders.get(cid, {}).get("connected")),
-                        "state": "removing" if cid in d._retiring else (child.state if child else "?"),
+                        "state": "removing" if cid in d.retiring else (child.state if child else "?"),
                         "url": masked(cam.url)}
     return runstats.snapshot(
-        d.counters, uptime_s=now - d._t0,
-        running_s=now - d._t_running if d._t_running is not None else 0.0,
+        d.counters, uptime_s=now - d.started_at,
+        running_s=now - d.running_since if d.running_since is not None else 0.0,
         open_tracks=d.router.open_tracks, restarts=d.sup.restarts,
         decoders=decoders, sinks=d.fanout.status(), crops=d.crops.status(),
         cameras=cameras, pid=os.getpid(), state=d.state,
-        healthy=d._unhealthy is None, health=d._unhealthy, in_flight=d.frames.in_flight,
-        recent_fps=round(sum(d._fps.values()), 3), reloads=dict(d.reloads),
+        healthy=d.unhealthy is None, health=d.unhealthy, in_flight=d.frames.in_flight,
+        recent_fps=round(sum(d.recent_fps.values()), 3), reloads=dict(d.reloads),
         metrics_url=d.metrics.url if d.metrics is not None else None,
         config=str(d.config_path) if d.config_path else None,
         written_at=time.time())
@@ -59,14 +59,14 @@ def snapshot(d) -> dict:
 
 def status_line(d) -> str:
     """STATUS= text: what `systemctl status alprd` shows."""
-    up = [c.id for c in d.cameras if d._decoder_stats.get(c.id) is not None
-          and d._decoder_stats[c.id].connected]
+    up = [c.id for c in d.cameras if d.decoder_stats.get(c.id) is not None
+          and d.decoder_stats[c.id].connected]
     down = [c.id for c in d.cameras if c.id not in up]
     cams = f"{len(up)}/{len(d.cameras)} cameras up" + (f" (down: {', '.join(down[:5])}"
                                                        f"{', ...' if len(down) > 5 else ''})" if down else "")
-    text = (f"{cams}, {sum(d._fps.values()):.1f} fps, {d.router.open_tracks} open tracks, "
+    text = (f"{cams}, {sum(d.recent_fps.values()):.1f} fps, {d.router.open_tracks} open tracks, "
             f"{d.counters.events.get('plate.final', 0)} plates")
-    return f"UNHEALTHY: {d._unhealthy}; {text}" if d._unhealthy else text
+    return f"UNHEALTHY: {d.unhealthy}; {text}" if d.unhealthy else text
 
 
 def masked(url: str) -> str:
