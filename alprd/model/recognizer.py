@@ -1,8 +1,8 @@
 """The batched SLPNet cascade: frames in, plate reads out.
 
 detect (DSNet on a letterboxed view) → corners back to frame pixels → perspective warp out of the
-full-resolution frame → read every plate of the batch in one RSNet call → CTC greedy decode (a read that fits no plate
-layout replaced by the best one that does: alprd.model.plate_format).
+full-resolution frame → read every plate of the batch in one RSNet call → CTC greedy decode (a
+read that fits no plate layout replaced by the best one that does: alprd.model.plate_format).
 
 Two implementations of the steps around the nets, chosen by ``prepost``:
 - ``host`` (CPU backends): numpy/OpenCV in alprd.backends.prepost: frames letterboxed straight
