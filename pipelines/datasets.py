@@ -223,7 +223,8 @@ BOX_CROP_P = 0.3
 
 def box_corners(corners: np.ndarray) -> np.ndarray:
     """The axis-aligned bounding box of a quad, as corners (TL, TR, BR, BL)."""
-    (x0, y0), (x1, y1) = np.asarray(corners, np.float32).min(0), np.asarray(corners, np.float32).max(0)
+    c = np.asarray(corners, np.float32)
+    (x0, y0), (x1, y1) = c.min(0), c.max(0)
     return np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float32)
 
 
@@ -235,7 +236,7 @@ def low_res(img: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> t
     if width <= target:
         return img, c
     h, w = img.shape[:2]
-    (x0, y0), (x1, y1) = c.min(0), c.max(0)
+    (x0, y0), _, (x1, y1), _ = box_corners(c)
     mx, my = 0.3 * (x1 - x0) + 2, 0.6 * (y1 - y0) + 2
     x0, y0 = int(max(0, x0 - mx)), int(max(0, y0 - my))
     x1, y1 = int(min(w, x1 + mx + 1)), int(min(h, y1 + my + 1))

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 
 from alprd.model import geometry
-from alprd.model.decode import ctc_greedy_batch
-from alprd.model.plate_format import conform
+from alprd.backends.prepost import read_plates
 from pipelines.evaluate import Sample, TextStats, evaluate_scenes, prepare_crop
 from pipelines.losses import gaussian_scores, plate_sigma
 from pipelines.targets import TargetConfig, build_targets
@@ -31,8 +30,7 @@ def read_crops(rsnet, crops: list[np.ndarray], device: torch.device, batch: int 
     out: list[str] = []
     for i in range(0, len(crops), batch):
         x = geometry.normalize(np.stack(crops[i:i + batch])).to(device)
-        logits = rsnet(x).float().cpu().numpy()
-        out += [t for t, _ in conform(logits, ctc_greedy_batch(logits))]   # decoded as served
+        out += [t for t, _ in read_plates(rsnet(x).float().cpu().numpy())]   # decoded as served
     return out
 
 

@@ -9,7 +9,8 @@ Each function computes what its reference in alprd.model.geometry / alprd.model.
 - ``nms_quads``: greedy quadrilateral NMS with each quad's hull and area computed once and the
   bounding-box pre-test done for all candidates at once (geometry.nms_quads redoes both per pair);
 - ``warp_plates``: every plate of a batch warped into one preallocated uint8 array;
-- ``ctc_decode``: greedy CTC for all rows at once (decode.ctc_greedy_batch loops per step).
+- ``ctc_decode``: greedy CTC for all rows at once (decode.ctc_greedy_batch loops per step);
+  ``read_plates``: that, then the plate-format repair, as the recogniser serves reads.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import numpy as np
 from alprd.model import geometry
 from alprd.model.charset import BLANK, CHARS
 from alprd.model.dsnet import STRIDE
+from alprd.model.plate_format import conform
 
 
 class Letterboxer:
@@ -206,3 +208,9 @@ def ctc_decode(logits: np.ndarray) -> list[tuple[str, tuple[float, ...]]]:
         out.append(("".join(CHARS[c - 1] for c in best[r, starts[r]].tolist()),
                     tuple(float(c) for c in confs)))
     return out
+
+
+def read_plates(logits: np.ndarray, plate_format: bool = True) -> list[tuple[str, tuple[float, ...]]]:
+    """N×T×C logits → the served reads: ctc_decode, then (plate_format) plate_format.conform."""
+    reads = ctc_decode(logits)
+    return conform(logits, reads) if plate_format else reads

@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from alprd.model.charset import BLANK, CHARS, DIGITS, LETTERS, NUM_CLASSES, REGION_CHARS, SPECIAL_CHARS
+from alprd.model.charset import BLANK, CHARS, DIGITS, LETTERS, NUM_CLASSES, REGION_CHARS, SPECIAL_CHARS, encode
 
 ENERGY_LETTERS = tuple("ABCDEFGHJK")      # 3rd character of a small car's green plate
 LARGE_ENERGY_LETTERS = ("D", "F")         # last character of a large vehicle's green plate
@@ -44,7 +44,6 @@ def _pattern() -> re.Pattern:
 
 
 _PATTERN = _pattern()
-_INDEX = {c: i + 1 for i, c in enumerate(CHARS)}
 
 
 def is_valid_plate(text: str) -> bool:
@@ -54,7 +53,7 @@ def is_valid_plate(text: str) -> bool:
 def _masks(layout) -> np.ndarray:
     m = np.zeros((len(layout), NUM_CLASSES), bool)
     for k, chars in enumerate(layout):
-        m[k, [_INDEX[c] for c in chars]] = True
+        m[k, encode("".join(chars))] = True
     return m
 
 

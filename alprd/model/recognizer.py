@@ -24,7 +24,6 @@ from alprd.backends import prepost as pp
 from alprd.events import PlateRead, as_corners
 from alprd.model import geometry
 from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
-from alprd.model.plate_format import conform
 from alprd.model.weights import build_models
 
 log = logging.getLogger(__name__)
@@ -113,8 +112,7 @@ class Recognizer:
 
     # ------------------------------------------------------------------ helpers
     def _decode(self, logits: np.ndarray) -> list[tuple[str, tuple[float, ...]]]:
-        reads = pp.ctc_decode(logits)
-        return conform(logits, reads) if self.plate_format else reads
+        return pp.read_plates(logits, self.plate_format)
 
     def _suppress(self, corners: np.ndarray, scores: np.ndarray, lb: geometry.Letterbox):
         keep = pp.nms_quads(corners, scores, self.nms_threshold)

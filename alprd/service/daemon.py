@@ -488,7 +488,7 @@ class Daemon:
 
     def _update_rates(self) -> None:
         self.recent_fps = self._rates.update({cid: c.processed for cid, c in list(self.counters.cameras.items())},
-                                       time.monotonic())
+                                             time.monotonic())
 
     def _status_line(self) -> str:
         return report.status_line(self)
