@@ -29,6 +29,7 @@ from pipelines.data.priors import load_priors
 from pipelines.synth import assets
 from pipelines.synth.augment import jitter_corners, photometric, random_quad, stains
 from pipelines.synth.plates import random_plate
+from pipelines.synth.province_swap import MIN_FIT, fit_layout, is_blue, swap_province
 from pipelines.synth.scenes import (Scene, background_scene, ccpd_swap_scene, parking_scene, paste_plate,
                                     quantize_ppm, random_background, read_image)
 
@@ -221,6 +222,12 @@ LOW_RES_WIDTH = (50.0, 150.0)
 BOX_CROP_P = 0.3
 
 
+# Share of the 7-character real items whose province cell is replaced by another real plate's
+# (donor province drawn uniformly): see pipelines.synth.province_swap.
+PROVINCE_SWAP_P = 0.3
+SWAP_SIZE = (288, 96)
+
+
 def box_corners(corners: np.ndarray) -> np.ndarray:
     """The axis-aligned bounding box of a quad, as corners (TL, TR, BR, BL)."""
     c = np.asarray(corners, np.float32)
@@ -296,9 +303,58 @@ class CropDataset(_Seeded):
     def __len__(self) -> int:
         return self.n_synth + len(self.real) * self.real_repeat
 
+    def _donors(self) -> dict[str, list[int]]:
+        """7-character real items by province (rebuilt when `real` is filtered, e.g. to train only)."""
+        if getattr(self, "_donor_key", None) != len(self.real):
+            groups: dict[str, list[int]] = {}
+            for j, (_, _, text, _) in enumerate(self.real):
+                if len(text) == 7:
+                    groups.setdefault(text[0], []).append(j)
+            self._donor_groups, self._donor_key = groups, len(self.real)
+        return self._donor_groups
+
+    def _rectified(self, j: int) -> tuple[np.ndarray, str, tuple | None]:
+        """Item j rectified from its annotation, its text, and its layout fit when good enough
+        to swap (fits cached: they depend on the file only)."""
+        path, corners, text, _ = self.real[j]
+        img = read_image(path)
+        if corners is None:
+            h, w = img.shape[:2]
+            corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+        plate = geometry.warp_plate(img, corners, SWAP_SIZE)
+        fits = self.__dict__.setdefault("_fits", {})
+        if path not in fits:
+            fit = fit_layout(plate)
+            fits[path] = (fit, is_blue(plate)) if fit[2] >= MIN_FIT else None
+        return plate, text, fits[path]
+
+    def province_swapped(self, j: int, rng: np.random.Generator, tries: int = 3) -> tuple[np.ndarray, str] | None:
+        """Item j rectified with a donor's province cell (province drawn uniformly), or None
+        when j is not a 7-character plate with a fitting layout or no donor fits in `tries`."""
+        if len(self.real[j][2]) != 7:
+            return None
+        plate, text, fit = self._rectified(j)
+        if fit is None:
+            return None
+        groups = self._donors()
+        provinces = sorted(groups)
+        for _ in range(tries):
+            donor = groups[provinces[int(rng.integers(len(provinces)))]]
+            other, other_text, other_fit = self._rectified(donor[int(rng.integers(len(donor)))])
+            if other_fit is None or other_fit[1] != fit[1]:
+                continue
+            out = swap_province(plate, other, fit[0], other_fit[0])
+            if out is not None:
+                return out, other_text[0] + text[1:]
+        return None
+
     def real_item(self, j: int, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
         path, corners, text, source = self.real[j]
-        img = read_image(path)
+        swapped = self.province_swapped(j, rng) if self.augment and rng.random() < PROVINCE_SWAP_P else None
+        if swapped is not None:      # a rectified plate now: read as a tight cut-out
+            (img, text), corners, source = swapped, None, "crop"
+        else:
+            img = read_image(path)
         if corners is None:
             h, w = img.shape[:2]
             corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)

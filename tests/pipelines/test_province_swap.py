@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from alprd.model import geometry
+from pipelines.synth.province_swap import CELL_MM, MIN_FIT, fit_layout, is_blue, swap_province
+
+
+def _plate(text: str, seed: int, pad_left: int = 0, size=(288, 96)) -> np.ndarray:
+    """A drawn blue plate rectified to `size`, optionally cut out with a margin on its left."""
+    from pipelines.synth.plates import render_plate
+    p = render_plate(text, "blue", np.random.default_rng(seed), px_per_mm=0.6)
+    img = cv2.copyMakeBorder(p.image, 0, 0, pad_left, 0, cv2.BORDER_CONSTANT, value=(40, 40, 40))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
+
+
+def test_layout_fit_finds_the_characters_of_a_tight_and_a_loose_cut_out(synth_assets):
+    tight = _plate("皖A12345", 0)
+    a, s, q = fit_layout(tight)
+    assert q > MIN_FIT and abs(a) <= 4 and s == pytest.approx(288 / 440, rel=0.06)
+    loose = _plate("皖A12345", 0, pad_left=40)      # 40 px of 304 before the plate: 37.9 px at 288
+    a2, s2, q2 = fit_layout(loose)
+    assert q2 > MIN_FIT and a2 == pytest.approx(40 * 288 / (264 + 40), abs=5)
+    assert not is_blue(np.full((48, 144, 3), (0, 200, 230), np.uint8)) and is_blue(tight)
+
+
+def test_swap_moves_the_donor_province_cell_and_keeps_the_rest(synth_assets):
+    recipient, donor = _plate("浙B12345", 1), _plate("皖A67890", 2, pad_left=30)
+    out = swap_province(recipient, donor)
+    assert out is not None and out.shape == recipient.shape
+    a, s, _ = fit_layout(recipient)
+    x1 = int(round(a + s * CELL_MM[1]))
+    assert np.array_equal(out[:, x1 + 1:], recipient[:, x1 + 1:])        # letters and digits untouched
+    # the new cell is the donor's glyph, not the recipient's
+    expected = swap_province(recipient, _plate("皖A67890", 2))
+    cell = slice(int(round(a + s * 15.5)), int(round(a + s * 60.5)))
+    own = np.abs(out[:, cell].astype(int) - recipient[:, cell]).mean()
+    other = np.abs(out[:, cell].astype(int) - expected[:, cell]).mean()
+    assert other < own / 2
+
+
+def test_swap_refuses_what_has_no_plate_layout():
+    blank = np.full((96, 288, 3), 120, np.uint8)
+    noise = np.random.default_rng(0).integers(0, 255, (96, 288, 3), dtype=np.uint8)
+    assert swap_province(blank, noise) is None
+
+
+def test_crop_dataset_relabels_swapped_items(synth_assets, tmp_path):
+    from pipelines.datasets import CropDataset
+    texts = ["浙B12345", "皖A67890", "沪C2468K", "京N13579", "苏E97531", "浙A8ADF3"]
+    ds = CropDataset(n_synth=0, real_crops=False, ccpd_plates=False)
+    for i, t in enumerate(texts):
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), _plate(t, 10 + i, pad_left=8 * i, size=(220, 70)))
+        ds.real.append((path, None, t, "crop"))
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(40):
+        j = int(rng.integers(len(texts)))
+        r = ds.province_swapped(j, rng)
+        if r is None:
+            continue
+        img, text = r
+        assert img.shape[:2] == (96, 288) and text[1:] == texts[j][1:]
+        assert text[0] in {t[0] for t in texts}
+        seen.add(text[0])
+    assert len(seen) >= 3                           # donors' provinces, not only the recipient's
