@@ -257,11 +257,23 @@ def _real_scene_items(root: Path, limit: int | None):
         label = PINYIN[prov] + rest if prov in PINYIN and len(rest) in (6, 7) else None
         yield p.name, read_image(p), label
 
-def _ccpd_samples(folders: list[Path], limit: int | None) -> Iterable[Sample]:
+# `<set>_devval`: the dev items of the training configs' validation slice (data.val_fraction),
+# never trained on: the fair dev comparison of checkpoints that trained on the rest of dev.
+DEV_VAL_FRACTION = 0.2
+
+
+def _val_slice(items: list, name=lambda s: s.path.name) -> list:
+    from pipelines.train_data import dev_split
+    return dev_split(items, DEV_VAL_FRACTION, key=name)[1]
+
+
+def _ccpd_samples(folders: list[Path], limit: int | None, val_only: bool = False) -> Iterable[Sample]:
     from alprd.imageio import read_image
     from pipelines.data.ccpd import list_ccpd
 
     items = [s for f in folders if f.is_dir() for s in list_ccpd(f)]
+    if val_only:
+        items = _val_slice(items)
     for s in items[:limit]:
         yield Sample(s.path.name, read_image(s.path), s.label.corners[None], (s.label.text,))
 
@@ -270,26 +282,30 @@ def _crop_items(root: Path, split: str, limit: int | None):
     from alprd.imageio import read_image
     from pipelines.data.crops import load_real_crops
 
-    idx = load_real_crops(root, split)
-    for s in idx.samples[:limit]:
+    samples = load_real_crops(root, "dev" if split == "devval" else split).samples
+    if split == "devval":
+        samples = _val_slice(samples)
+    for s in samples[:limit]:
         yield s.path.name, read_image(s.path), s.text
 
 
 def resolve_set(name: str, root: Path, limit: int | None = None):
     """Set name → ("scenes" | "crops", iterable). Names: ccpd_<split>, ccpd_green_<split>,
-    ccpd_all_<split> (blue + green), crops_<split>, with split dev or holdout; real_scenes (the
-    non-CCPD photos of real_scenes_cn, read-anywhere rule, 3 labelled)."""
+    ccpd_all_<split> (blue + green), crops_<split>, with split dev, devval (dev's validation
+    slice) or holdout; real_scenes (the non-CCPD photos of real_scenes_cn, read-anywhere rule,
+    3 labelled)."""
     if name == "real_scenes":
         return "reads", _real_scene_items(root, limit)
     kind, _, split = name.rpartition("_")
-    if split not in ("dev", "holdout"):
-        raise SystemExit(f"set {name!r}: expected a name ending in _dev or _holdout")
+    if split not in ("dev", "devval", "holdout"):
+        raise SystemExit(f"set {name!r}: expected a name ending in _dev, _devval or _holdout")
+    folder, val_only = ("dev", True) if split == "devval" else (split, False)
     if kind == "ccpd":
-        return "scenes", _ccpd_samples([root / "ccpd" / split], limit)
+        return "scenes", _ccpd_samples([root / "ccpd" / folder], limit, val_only)
     if kind == "ccpd_green":
-        return "scenes", _ccpd_samples([root / "ccpd_green" / split], limit)
+        return "scenes", _ccpd_samples([root / "ccpd_green" / folder], limit, val_only)
     if kind == "ccpd_all":
-        return "scenes", _ccpd_samples([root / "ccpd" / split, root / "ccpd_green" / split], limit)
+        return "scenes", _ccpd_samples([root / "ccpd" / folder, root / "ccpd_green" / folder], limit, val_only)
     if kind == "crops":
         return "crops", _crop_items(root, split, limit)
     raise SystemExit(f"unknown set {name!r} (ccpd_*, ccpd_green_*, ccpd_all_*, crops_*, real_scenes)")
@@ -377,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipelines.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", help="weights file (default: the shipped alprd weights)")
     ap.add_argument("--sets", default="ccpd_holdout,ccpd_green_holdout,crops_holdout",
-                    help="comma-separated: ccpd_{dev,holdout}, ccpd_green_{dev,holdout}, ccpd_all_*, crops_{dev,holdout}, real_scenes")
+                    help="comma-separated: ccpd_{dev,devval,holdout}, ccpd_green_*, ccpd_all_*, crops_*, real_scenes "
+                         "(devval: dev's validation slice, never trained on)")
     ap.add_argument("--data", help="shared data folder (default: ../shared/data or $ALPRD_DATA)")
     ap.add_argument("--limit", type=int, help="at most N images per set")
     ap.add_argument("--device", default="cpu")

@@ -63,3 +63,24 @@ def test_run_on_real_dev_sets_when_present(tmp_path):
     res = E.run(str(path), ["ccpd_dev", "crops_dev"], root, limit=2, backend="torch")
     assert res["sets"]["ccpd_dev"]["images"] == 2 and res["sets"]["crops_dev"]["crops"] == 2
     E.print_report(res)
+
+
+def test_devval_sets_are_the_validation_slice_training_never_sees():
+    from pipelines.data import data_root
+    from pipelines.train_data import build_source, real_crop_val
+
+    root = data_root()
+    if root is None:
+        pytest.skip("shared data not present")
+    _, items = E.resolve_set("crops_devval", root)
+    names = [n for n, _, _ in items]
+    assert names == [n for n, _, _ in real_crop_val({"type": "crops"}, E.DEV_VAL_FRACTION)]
+    train = build_source({"type": "crops", "n_synth": 0}, 512, E.DEV_VAL_FRACTION)
+    trained = {p.name for p, *_ in train.real}
+    all_dev = {n for n, _, _ in E.resolve_set("crops_dev", root)[1]}
+    assert names and not trained & set(names) and set(names) <= all_dev
+    _, scenes = E.resolve_set("ccpd_all_devval", root)
+    ccpd_val = {s.name for s in scenes}
+    assert ccpd_val and not ccpd_val & trained
+    with pytest.raises(SystemExit):
+        E.resolve_set("crops_val", root)
