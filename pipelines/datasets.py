@@ -255,24 +255,42 @@ def low_res(img: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> t
 
 
 def synth_crop(rng: np.random.Generator, size=geometry.PLATE_SIZE, augment: bool = True,
-               corner_jitter: float | None = None) -> tuple[np.ndarray, str]:
+               corner_jitter: float | None = None, box_p: float = 0.0) -> tuple[np.ndarray, str]:
     """One synthetic recogniser input: a plate drawn at a random resolution (60-350 px wide, as
     cameras see them), pasted with a random perspective into a background patch, degraded, then
-    rectified with geometry.warp_plate from slightly wrong corners (as the detector gives them)."""
+    rectified with geometry.warp_plate from slightly wrong corners (as the detector gives them).
+    With probability box_p it is instead posed like a real CCPD plate (half: a quad of the CCPD
+    priors, tilts up to ~30°; half: up to 10°), cut by its upright box and shrunk to LOW_RES_WIDTH:
+    the LPRNet-style crops."""
     ppm = quantize_ppm(float(np.exp(rng.uniform(np.log(0.14), np.log(0.8)))))
     plate = random_plate(rng, px_per_mm=ppm)
     ph, pw = plate.image.shape[:2]
     if augment and rng.random() < 0.3:
         plate = type(plate)(stains(plate.image, rng, assets.stain_textures()), plate.alpha, plate.text,
                             plate.kind, plate.corners)
-    cw, ch = int(pw * rng.uniform(1.3, 1.8)), int(ph * rng.uniform(2.0, 3.5))
-    canvas = random_background(cw, ch, rng, probs=(0.3, 0.3, 0.4))
-    quad = random_quad(pw, ph, rng, max_rot_deg=6 if augment else 0, max_persp=0.08 if augment else 0,
-                       scale=(0.9, 1.0)) + np.array([cw / 2, ch / 2], np.float32)
+    boxed = augment and box_p > 0 and rng.random() < box_p     # (no draw at box_p 0: same samples)
+    if boxed:
+        if rng.random() < 0.5:      # the priors' quads lean to CCPD's rotate/tilt lists: half milder
+            quad = load_priors().quad(rng) * pw * rng.uniform(0.9, 1.0)
+        else:
+            quad = random_quad(pw, ph, rng, max_rot_deg=10, max_persp=0.1, scale=(0.9, 1.0))
+        extent = quad.max(0) - quad.min(0)
+        cw, ch = int(extent[0] * rng.uniform(1.3, 1.8)), int(extent[1] * rng.uniform(1.6, 2.6))
+        canvas = random_background(cw, ch, rng, probs=(0.3, 0.3, 0.4))
+    else:
+        cw, ch = int(pw * rng.uniform(1.3, 1.8)), int(ph * rng.uniform(2.0, 3.5))
+        canvas = random_background(cw, ch, rng, probs=(0.3, 0.3, 0.4))
+        quad = random_quad(pw, ph, rng, max_rot_deg=6 if augment else 0, max_persp=0.08 if augment else 0,
+                           scale=(0.9, 1.0))
+    quad = quad + np.array([cw / 2, ch / 2], np.float32)
     paste_plate(canvas, plate, quad, gain=rng.uniform(0.8, 1.1) if augment else 1.0)
     if augment:
         canvas = photometric(canvas, rng, None, p_motion=0.2, p_blur=0.4)
-        quad = jitter_corners(quad, rng, detector_jitter(rng) if corner_jitter is None else corner_jitter)
+        if boxed:
+            quad = box_corners(jitter_corners(quad, rng, 0.02))
+            canvas, quad = low_res(canvas, quad, rng)
+        else:
+            quad = jitter_corners(quad, rng, detector_jitter(rng) if corner_jitter is None else corner_jitter)
     return geometry.warp_plate(canvas, quad, size), plate.text
 
 
@@ -284,8 +302,9 @@ class CropDataset(_Seeded):
 
     def __init__(self, n_synth: int = 100_000, seed: int = 0, real_crops: bool = True, ccpd_plates: bool = True,
                  real_repeat: int = 1, augment: bool = True, data_root: str | Path | None = None,
-                 normalize: bool = True, corner_jitter: float | None = None):
+                 normalize: bool = True, corner_jitter: float | None = None, synth_box_p: float = 0.0):
         super().__init__(seed)
+        self.synth_box_p = float(synth_box_p)   # share of synthetic crops posed and cut LPRNet-style
         self.corner_jitter = corner_jitter  # synthetic crops: None = DETECTOR_JITTER's mixture
         self.n_synth, self.augment, self.normalize = int(n_synth), augment, normalize
         self.real: list[tuple[Path, np.ndarray | None, str, str]] = []
@@ -374,7 +393,8 @@ class CropDataset(_Seeded):
             raise IndexError(index)
         rng = self.rng(index)
         if index < self.n_synth:
-            crop, text = synth_crop(rng, augment=self.augment, corner_jitter=self.corner_jitter)
+            crop, text = synth_crop(rng, augment=self.augment, corner_jitter=self.corner_jitter,
+                                    box_p=self.synth_box_p)
             source = "synth"
         else:
             crop, text, source = self.real_item((index - self.n_synth) % len(self.real), rng)

@@ -334,7 +334,8 @@ def build_source(spec: dict, size: int, val_fraction: float) -> Dataset:
         ds = D.CropDataset(n_synth=int(spec.get("n_synth", 1_000_000)), seed=seed,
                            real_crops=bool(spec.get("real_crops", True)), ccpd_plates=bool(spec.get("ccpd_plates", True)),
                            real_repeat=int(spec.get("real_repeat", 1)), augment=bool(spec.get("augment", True)),
-                           data_root=spec.get("data_root"), normalize=False)
+                           data_root=spec.get("data_root"), normalize=False,
+                           synth_box_p=float(spec.get("synth_box_p", 0.0)))
         ds.real = dev_split(ds.real, val_fraction, key=lambda r: Path(r[0]).name)[0]
         return ds
     raise ValueError(f"unknown data source type {kind!r} (toy_scenes, toy_crops, synth_scenes, ccpd, crops)")

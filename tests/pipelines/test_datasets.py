@@ -102,3 +102,18 @@ def test_box_corners_is_the_upright_box_around_a_tilted_plate():
 
     quad = np.array([[100, 60], [300, 100], [290, 150], [90, 110]], np.float32)
     assert np.array_equal(box_corners(quad), np.array([[90, 60], [300, 60], [300, 150], [90, 150]], np.float32))
+
+
+def test_boxed_synthetic_crops_are_seeded_and_leave_the_default_mixture_alone(synth_assets):
+    from pipelines.datasets import synth_crop
+    plain = [synth_crop(np.random.default_rng([3, i])) for i in range(6)]
+    again = [synth_crop(np.random.default_rng([3, i]), box_p=0.0) for i in range(6)]
+    boxed = [synth_crop(np.random.default_rng([3, i]), box_p=1.0) for i in range(6)]
+    assert all(np.array_equal(a[0], b[0]) and a[1] == b[1] for a, b in zip(plain, again))
+    assert all(b[1] == p[1] and b[0].shape == (48, 144, 3) for b, p in zip(boxed, plain))  # same plate drawn
+    assert not any(np.array_equal(b[0], p[0]) for b, p in zip(boxed, plain))
+    twice = synth_crop(np.random.default_rng([3, 0]), box_p=1.0)
+    assert np.array_equal(twice[0], boxed[0][0])
+    ds = CropDataset(n_synth=4, seed=1, real_crops=False, ccpd_plates=False, synth_box_p=1.0)
+    assert torch.equal(ds[2]["image"], CropDataset(n_synth=4, seed=1, real_crops=False, ccpd_plates=False,
+                                                   synth_box_p=1.0)[2]["image"])
