@@ -289,10 +289,27 @@ def _crop_items(root: Path, split: str, limit: int | None):
         yield s.path.name, read_image(s.path), s.text
 
 
+LPRNET_CROP = (94, 24)
+
+
+def _box_crops(samples: Iterable[Sample]):
+    """Each plate cut by its upright bounding box and resized to 94×24, as the LPRNet-style crop
+    sets (plates_cropped/holdout) were made from CCPD: a dev stand-in for that holdout."""
+    import cv2
+
+    for s in samples:
+        for k, (c, text) in enumerate(zip(s.corners, s.texts)):
+            h, w = s.image.shape[:2]
+            x0, y0 = np.clip(np.floor(c.min(0)).astype(int), 0, [w - 1, h - 1])
+            x1, y1 = np.clip(np.ceil(c.max(0)).astype(int), [x0 + 1, y0 + 1], [w, h])
+            yield f"{s.name}#{k}", cv2.resize(s.image[y0:y1, x0:x1], LPRNET_CROP, interpolation=cv2.INTER_AREA), text
+
+
 def resolve_set(name: str, root: Path, limit: int | None = None):
     """Set name → ("scenes" | "crops", iterable). Names: ccpd_<split>, ccpd_green_<split>,
-    ccpd_all_<split> (blue + green), crops_<split>, with split dev, devval (dev's validation
-    slice) or holdout; real_scenes (the non-CCPD photos of real_scenes_cn, read-anywhere rule,
+    ccpd_all_<split> (blue + green), crops_<split>, ccpd_box_<split> (CCPD plates cut by their
+    upright box to 94×24, read by RSNet alone), with split dev, devval (dev's validation slice)
+    or holdout; real_scenes (the non-CCPD photos of real_scenes_cn, read-anywhere rule,
     3 labelled)."""
     if name == "real_scenes":
         return "reads", _real_scene_items(root, limit)
@@ -308,7 +325,9 @@ def resolve_set(name: str, root: Path, limit: int | None = None):
         return "scenes", _ccpd_samples([root / "ccpd" / folder, root / "ccpd_green" / folder], limit, val_only)
     if kind == "crops":
         return "crops", _crop_items(root, split, limit)
-    raise SystemExit(f"unknown set {name!r} (ccpd_*, ccpd_green_*, ccpd_all_*, crops_*, real_scenes)")
+    if kind == "ccpd_box":
+        return "crops", _box_crops(_ccpd_samples([root / "ccpd" / folder, root / "ccpd_green" / folder], limit, val_only))
+    raise SystemExit(f"unknown set {name!r} (ccpd_*, ccpd_green_*, ccpd_all_*, ccpd_box_*, crops_*, real_scenes)")
 
 
 # ---------------------------------------------------------------- report
@@ -393,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipelines.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", help="weights file (default: the shipped alprd weights)")
     ap.add_argument("--sets", default="ccpd_holdout,ccpd_green_holdout,crops_holdout",
-                    help="comma-separated: ccpd_{dev,devval,holdout}, ccpd_green_*, ccpd_all_*, crops_*, real_scenes "
+                    help="comma-separated: ccpd_{dev,devval,holdout}, ccpd_green_*, ccpd_all_*, ccpd_box_*, crops_*, real_scenes "
                          "(devval: dev's validation slice, never trained on)")
     ap.add_argument("--data", help="shared data folder (default: ../shared/data or $ALPRD_DATA)")
     ap.add_argument("--limit", type=int, help="at most N images per set")

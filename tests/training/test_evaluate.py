@@ -84,3 +84,15 @@ def test_devval_sets_are_the_validation_slice_training_never_sees():
     assert ccpd_val and not ccpd_val & trained
     with pytest.raises(SystemExit):
         E.resolve_set("crops_val", root)
+
+
+def test_box_crops_cut_each_plate_by_its_upright_box_to_lprnet_size():
+    img = np.zeros((200, 300, 3), np.uint8)
+    img[50:80, 100:200] = 255                                   # the plate's upright box
+    quad = np.array([[100, 55], [200, 50], [200, 75], [100, 80]], np.float32)
+    far = np.array([[-20, 190], [40, 190], [40, 230], [-20, 230]], np.float32)   # partly outside
+    sample = E.Sample("s", img, np.stack([quad, far]), ("皖A12345", "苏B54321"))
+    out = list(E._box_crops([sample]))
+    assert [(n, t) for n, _, t in out] == [("s#0", "皖A12345"), ("s#1", "苏B54321")]
+    assert all(c.shape == (24, 94, 3) for _, c, _ in out)
+    assert out[0][1].min() == 255 and out[1][1].max() == 0
