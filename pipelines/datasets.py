@@ -297,7 +297,9 @@ def synth_crop(rng: np.random.Generator, size=geometry.PLATE_SIZE, augment: bool
 class CropDataset(_Seeded):
     """Recogniser inputs: `n_synth` synthetic crops plus the real dev crops (plates_cropped/dev,
     whole image = the plate) and the dev CCPD plates (rectified from their annotated corners),
-    each real one `real_repeat` times. Item: {"image": 3×48×144, "label": LongTensor of class
+    each real one `real_repeat` times. Real items may be shrunk (LOW_RES_P), cut by their upright
+    box (BOX_CROP_P) or given another real plate's province (PROVINCE_SWAP_P); synthetic ones posed
+    and cut LPRNet-style (`synth_box_p`). Item: {"image": 3×48×144, "label": LongTensor of class
     indices (charset.encode), "text", "source"}."""
 
     def __init__(self, n_synth: int = 100_000, seed: int = 0, real_crops: bool = True, ccpd_plates: bool = True,
