@@ -320,19 +320,22 @@ class CropDataset(_Seeded):
             if ccpd_plates:
                 self.real += [(s.path, s.label.corners, s.label.text, "ccpd") for s in load_ccpd_split(root, "dev")]
         self.real_repeat = int(real_repeat)
+        self._fits: dict[Path, tuple | None] = {}    # layout fits of real files (province swap)
+        self._donor_groups: tuple[list, dict[str, list[int]]] | None = None
 
     def __len__(self) -> int:
         return self.n_synth + len(self.real) * self.real_repeat
 
     def _donors(self) -> dict[str, list[int]]:
-        """7-character real items by province (rebuilt when `real` is filtered, e.g. to train only)."""
-        if getattr(self, "_donor_key", None) != len(self.real):
+        """7-character real items by province, for the `real` list in use (build_source filters
+        it to the training part after construction)."""
+        if self._donor_groups is None or self._donor_groups[0] is not self.real:
             groups: dict[str, list[int]] = {}
             for j, (_, _, text, _) in enumerate(self.real):
                 if len(text) == 7:
                     groups.setdefault(text[0], []).append(j)
-            self._donor_groups, self._donor_key = groups, len(self.real)
-        return self._donor_groups
+            self._donor_groups = (self.real, groups)
+        return self._donor_groups[1]
 
     def _rectified(self, j: int) -> tuple[np.ndarray, str, tuple | None]:
         """Item j rectified from its annotation, its text, and its layout fit when good enough
@@ -343,11 +346,10 @@ class CropDataset(_Seeded):
             h, w = img.shape[:2]
             corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
         plate = geometry.warp_plate(img, corners, SWAP_SIZE)
-        fits = self.__dict__.setdefault("_fits", {})
-        if path not in fits:
+        if path not in self._fits:
             fit = fit_layout(plate)
-            fits[path] = (fit, is_blue(plate)) if fit[2] >= MIN_FIT else None
-        return plate, text, fits[path]
+            self._fits[path] = (fit, is_blue(plate)) if fit[2] >= MIN_FIT else None
+        return plate, text, self._fits[path]
 
     def province_swapped(self, j: int, rng: np.random.Generator, tries: int = 3) -> tuple[np.ndarray, str] | None:
         """Item j rectified with a donor's province cell (province drawn uniformly), or None

@@ -278,12 +278,12 @@ def _ccpd_samples(folders: list[Path], limit: int | None, val_only: bool = False
         yield Sample(s.path.name, read_image(s.path), s.label.corners[None], (s.label.text,))
 
 
-def _crop_items(root: Path, split: str, limit: int | None):
+def _crop_items(root: Path, folder: str, limit: int | None, val_only: bool = False):
     from alprd.imageio import read_image
     from pipelines.data.crops import load_real_crops
 
-    samples = load_real_crops(root, "dev" if split == "devval" else split).samples
-    if split == "devval":
+    samples = load_real_crops(root, folder).samples
+    if val_only:
         samples = _val_slice(samples)
     for s in samples[:limit]:
         yield s.path.name, read_image(s.path), s.text
@@ -298,8 +298,8 @@ def _box_crops(samples: Iterable[Sample]):
     import cv2
 
     for s in samples:
+        h, w = s.image.shape[:2]
         for k, (c, text) in enumerate(zip(s.corners, s.texts)):
-            h, w = s.image.shape[:2]
             x0, y0 = np.clip(np.floor(c.min(0)).astype(int), 0, [w - 1, h - 1])
             x1, y1 = np.clip(np.ceil(c.max(0)).astype(int), [x0 + 1, y0 + 1], [w, h])
             yield f"{s.name}#{k}", cv2.resize(s.image[y0:y1, x0:x1], LPRNET_CROP, interpolation=cv2.INTER_AREA), text
@@ -317,16 +317,17 @@ def resolve_set(name: str, root: Path, limit: int | None = None):
     if split not in ("dev", "devval", "holdout"):
         raise SystemExit(f"set {name!r}: expected a name ending in _dev, _devval or _holdout")
     folder, val_only = ("dev", True) if split == "devval" else (split, False)
+    ccpd = lambda *kinds: _ccpd_samples([root / k / folder for k in kinds], limit, val_only)  # noqa: E731
     if kind == "ccpd":
-        return "scenes", _ccpd_samples([root / "ccpd" / folder], limit, val_only)
+        return "scenes", ccpd("ccpd")
     if kind == "ccpd_green":
-        return "scenes", _ccpd_samples([root / "ccpd_green" / folder], limit, val_only)
+        return "scenes", ccpd("ccpd_green")
     if kind == "ccpd_all":
-        return "scenes", _ccpd_samples([root / "ccpd" / folder, root / "ccpd_green" / folder], limit, val_only)
+        return "scenes", ccpd("ccpd", "ccpd_green")
     if kind == "crops":
-        return "crops", _crop_items(root, split, limit)
+        return "crops", _crop_items(root, folder, limit, val_only)
     if kind == "ccpd_box":
-        return "crops", _box_crops(_ccpd_samples([root / "ccpd" / folder, root / "ccpd_green" / folder], limit, val_only))
+        return "crops", _box_crops(ccpd("ccpd", "ccpd_green"))
     raise SystemExit(f"unknown set {name!r} (ccpd_*, ccpd_green_*, ccpd_all_*, ccpd_box_*, crops_*, real_scenes)")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from pipelines.synth.plates import char_boxes_mm
 
-_, _BOXES = char_boxes_mm(7)
+(_PLATE_W_MM, _), _BOXES = char_boxes_mm(7)
 CELL_MM = (3.0, 0.5 * (_BOXES[0][2] + _BOXES[1][0]))   # plate edge .. middle of the first gap
 MIN_FIT = 0.5                                          # correlation below which a fit is refused
 
@@ -34,15 +34,13 @@ def fit_layout(plate: np.ndarray) -> tuple[float, float, float]:
     """(offset px, px per mm, correlation) of the 7-character layout best matching the glyph columns."""
     prof = glyph_columns(plate)
     w = prof.size
-    x = np.arange(w, dtype=np.float32)
-    best = (0.0, w / 440.0, -1.0)
     p = prof - prof.mean()
     pn = np.linalg.norm(p) + 1e-6
-    for s in np.linspace(0.85, 1.2, 15) * w / 440.0:
-        offsets = np.arange(-0.12 * w, 0.12 * w, 1.0, dtype=np.float32)
-        t = np.zeros((offsets.size, w), np.float32)
-        for x0, _, x1, _ in _BOXES:
-            t += ((x[None] >= offsets[:, None] + s * x0) & (x[None] < offsets[:, None] + s * x1))
+    offsets = np.arange(-0.12 * w, 0.12 * w, 1.0, dtype=np.float32)
+    x, o = np.arange(w, dtype=np.float32)[None], offsets[:, None]
+    best = (0.0, w / _PLATE_W_MM, -1.0)
+    for s in np.linspace(0.85, 1.2, 15) * w / _PLATE_W_MM:
+        t = sum(((x >= o + s * x0) & (x < o + s * x1)).astype(np.float32) for x0, _, x1, _ in _BOXES)
         t -= t.mean(1, keepdims=True)
         r = (t @ p) / (np.linalg.norm(t, axis=1) * pn + 1e-6)
         k = int(np.argmax(r))
