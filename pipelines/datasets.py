@@ -21,15 +21,15 @@ import torch
 from torch.utils.data import Dataset
 
 from alprd.model import geometry
-from alprd.model.charset import encode
+from alprd.model.charset import DIGITS, LETTERS, encode
 from pipelines.data import data_root as _data_root
 from pipelines.data.ccpd import CcpdSample, load_ccpd_split
 from pipelines.data.crops import CropSample, load_real_crops
 from pipelines.data.priors import load_priors
 from pipelines.synth import assets
 from pipelines.synth.augment import jitter_corners, photometric, random_quad, stains
+from pipelines.synth.glyph_swap import MIN_FIT, fit_layout, is_blue, swap_cell
 from pipelines.synth.plates import random_plate
-from pipelines.synth.province_swap import MIN_FIT, fit_layout, is_blue, swap_province
 from pipelines.synth.scenes import (Scene, background_scene, ccpd_swap_scene, parking_scene, paste_plate,
                                     quantize_ppm, random_background, read_image)
 
@@ -223,8 +223,13 @@ BOX_CROP_P = 0.3
 
 
 # Share of the 7-character real items whose province cell is replaced by another real plate's
-# (donor province drawn uniformly): see pipelines.synth.province_swap.
+# (donor province drawn uniformly), and share whose letters/digits get 1..GLYPH_SWAP_MAX cells of
+# other real plates (any position of the same class: the second letter from a second letter,
+# positions 3-7 from positions 3-7): see pipelines.synth.glyph_swap.
 PROVINCE_SWAP_P = 0.3
+GLYPH_SWAP_P = 0.3
+GLYPH_SWAP_MAX = 3
+_TAIL_CHARS = frozenset(LETTERS + DIGITS)
 SWAP_SIZE = (288, 96)
 
 
@@ -298,7 +303,8 @@ class CropDataset(_Seeded):
     """Recogniser inputs: `n_synth` synthetic crops plus the real dev crops (plates_cropped/dev,
     whole image = the plate) and the dev CCPD plates (rectified from their annotated corners),
     each real one `real_repeat` times. Real items may be shrunk (LOW_RES_P), cut by their upright
-    box (BOX_CROP_P) or given another real plate's province (PROVINCE_SWAP_P); synthetic ones posed
+    box (BOX_CROP_P) or given other real plates' province (PROVINCE_SWAP_P) or letters and digits
+    (GLYPH_SWAP_P); synthetic ones posed
     and cut LPRNet-style (`synth_box_p`). Item: {"image": 3×48×144, "label": LongTensor of class
     indices (charset.encode), "text", "source"}."""
 
@@ -351,29 +357,57 @@ class CropDataset(_Seeded):
             self._fits[path] = (fit, is_blue(plate)) if fit[2] >= MIN_FIT else None
         return plate, text, self._fits[path]
 
-    def province_swapped(self, j: int, rng: np.random.Generator, tries: int = 3) -> tuple[np.ndarray, str] | None:
-        """Item j rectified with a donor's province cell (province drawn uniformly), or None
-        when j is not a 7-character plate with a fitting layout or no donor fits in `tries`."""
+    def swapped(self, j: int, rng: np.random.Generator, province: bool = True, glyphs: int = 0,
+                tries: int = 3) -> tuple[np.ndarray, str] | None:
+        """Item j rectified with a donor's province cell (province drawn uniformly) and/or
+        `glyphs` of its positions 2-7 taken from other real plates, and its new text; None when
+        j is not a 7-character plate with a fitting layout or nothing could be swapped."""
         if len(self.real[j][2]) != 7:
             return None
         plate, text, fit = self._rectified(j)
         if fit is None:
             return None
-        groups = self._donors()
-        provinces = sorted(groups)
-        for _ in range(tries):
-            donor = groups[provinces[int(rng.integers(len(provinces)))]]
-            other, other_text, other_fit = self._rectified(donor[int(rng.integers(len(donor)))])
-            if other_fit is None or other_fit[1] != fit[1]:
-                continue
-            out = swap_province(plate, other, fit[0], other_fit[0])
-            if out is not None:
-                return out, other_text[0] + text[1:]
-        return None
+        chars, changed = list(text), False
+        if province:
+            groups = self._donors()
+            provinces = sorted(groups)
+            for _ in range(tries):
+                donor = groups[provinces[int(rng.integers(len(provinces)))]]
+                out = self._swap_from(plate, fit, donor[int(rng.integers(len(donor)))], 0, 0)
+                if out is not None:
+                    plate, chars[0], changed = out[0], out[1], True
+                    break
+        donors = self._donors()
+        pool = [d for group in donors.values() for d in group]
+        for cell in rng.choice(np.arange(1, 7), size=min(glyphs, 6), replace=False):
+            for _ in range(tries):
+                d = pool[int(rng.integers(len(pool)))]
+                src = 1 if cell == 1 else int(rng.integers(2, 7))
+                if self.real[d][2][src] not in _TAIL_CHARS:
+                    continue
+                out = self._swap_from(plate, fit, d, int(cell), src)
+                if out is not None:
+                    plate, chars[cell], changed = out[0], out[1], True
+                    break
+        return (plate, "".join(chars)) if changed else None
+
+    def _swap_from(self, plate: np.ndarray, fit: tuple, donor: int, cell: int, donor_cell: int
+                   ) -> tuple[np.ndarray, str] | None:
+        """plate with real item `donor`'s character donor_cell in its cell, and that character."""
+        other, other_text, other_fit = self._rectified(donor)
+        if other_fit is None or other_fit[1] != fit[1]:
+            return None
+        out = swap_cell(plate, other, fit[0], other_fit[0], cell, donor_cell)
+        return None if out is None else (out, other_text[donor_cell])
 
     def real_item(self, j: int, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
         path, corners, text, source = self.real[j]
-        swapped = self.province_swapped(j, rng) if self.augment and rng.random() < PROVINCE_SWAP_P else None
+        swapped = None
+        if self.augment:
+            province = rng.random() < PROVINCE_SWAP_P
+            glyphs = int(rng.integers(1, GLYPH_SWAP_MAX + 1)) if rng.random() < GLYPH_SWAP_P else 0
+            if province or glyphs:
+                swapped = self.swapped(j, rng, province, glyphs)
         if swapped is not None:      # a rectified plate now: read as a tight cut-out
             (img, text), corners, source = swapped, None, "crop"
         else:
