@@ -326,7 +326,7 @@ class CropDataset(_Seeded):
             if ccpd_plates:
                 self.real += [(s.path, s.label.corners, s.label.text, "ccpd") for s in load_ccpd_split(root, "dev")]
         self.real_repeat = int(real_repeat)
-        self._fits: dict[Path, tuple | None] = {}    # layout fits of real files (province swap)
+        self._fits: dict[Path, tuple | None] = {}    # layout fits of real files (glyph swap)
         self._donor_groups: tuple[list, dict[str, list[int]]] | None = None
 
     def __len__(self) -> int:

@@ -4,34 +4,60 @@
         --out alprd/model/weights/slpnet.pt
 
 Used when the joint stage has not been run: DSNet from the detection stage, RSNet from the
-recognition stage, the meta of both kept so `alprd recognize` can say what it serves.
+recognition stage, the meta of both kept so `alprd recognize` can say what it serves. Several
+checkpoints of one net (e.g. snapshots of a run's low-learning-rate tail) are averaged weight by
+weight, BatchNorm statistics included.
 """
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
+
+import torch
 
 from alprd.model.dsnet import DSNet
 from alprd.model.rsnet import RSNet
 from alprd.model.weights import load_checkpoint, save_weights
 
 
-def assemble(dsnet_ckpt: str | Path, rsnet_ckpt: str | Path, out: str | Path, note: str = "") -> dict:
-    a, b = load_checkpoint(dsnet_ckpt), load_checkpoint(rsnet_ckpt)
+def average_states(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of state dicts of one architecture; integer buffers (BatchNorm's
+    batch counters) are taken from the last."""
+    if not states:
+        raise ValueError("no state dicts to average")
+    out = {}
+    for k, v in states[-1].items():
+        out[k] = torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point() else v
+    return out
+
+
+def _load(ckpts: str | Path | Sequence[str | Path], net: str) -> tuple[dict, dict]:
+    """The averaged `net` state of one or more checkpoints, and the provenance to record."""
+    ckpts = [ckpts] if isinstance(ckpts, (str, Path)) else list(ckpts)
+    loaded = [load_checkpoint(c) for c in ckpts]
+    state = average_states([c[net] for c in loaded])
+    if len(ckpts) == 1:
+        return state, {"file": str(ckpts[0]), **dict(loaded[0].get("meta") or {})}
+    return state, {"averaged": [str(c) for c in ckpts], **dict(loaded[-1].get("meta") or {})}
+
+
+def assemble(dsnet_ckpt: str | Path | Sequence[str | Path], rsnet_ckpt: str | Path | Sequence[str | Path],
+             out: str | Path, note: str = "") -> dict:
     dsnet, rsnet = DSNet(), RSNet()
-    dsnet.load_state_dict(a["dsnet"])
-    rsnet.load_state_dict(b["rsnet"])
-    meta = {"dsnet_from": {"file": str(dsnet_ckpt), **dict(a.get("meta") or {})},
-            "rsnet_from": {"file": str(rsnet_ckpt), **dict(b.get("meta") or {})},
-            "note": note}
+    d_state, d_from = _load(dsnet_ckpt, "dsnet")
+    r_state, r_from = _load(rsnet_ckpt, "rsnet")
+    dsnet.load_state_dict(d_state)
+    rsnet.load_state_dict(r_state)
+    meta = {"dsnet_from": d_from, "rsnet_from": r_from, "note": note}
     save_weights(out, dsnet, rsnet, meta)
     return meta
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dsnet", required=True)
-    ap.add_argument("--rsnet", required=True)
+    ap.add_argument("--dsnet", required=True, nargs="+", help="checkpoint(s); several are averaged")
+    ap.add_argument("--rsnet", required=True, nargs="+", help="checkpoint(s); several are averaged")
     ap.add_argument("--out", required=True)
     ap.add_argument("--note", default="")
     a = ap.parse_args(argv)

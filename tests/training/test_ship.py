@@ -20,3 +20,21 @@ def test_assemble_takes_each_net_from_its_stage(tmp_path):
     for a, b in zip(rsnet.state_dict().values(), rec_r.state_dict().values()):
         assert torch.equal(a, b)
     assert not torch.equal(rsnet.state_dict()["stem.0.weight"], det_r.state_dict()["stem.0.weight"])
+
+
+def test_assemble_averages_several_checkpoints_of_a_net(tmp_path):
+    torch.manual_seed(2)
+    nets = [(DSNet(), RSNet()) for _ in range(3)]
+    for i, (d, r) in enumerate(nets):
+        save_weights(tmp_path / f"s{i}.pt", d, r, {"step": i})
+    meta = assemble(tmp_path / "s0.pt", [tmp_path / f"s{i}.pt" for i in range(3)], tmp_path / "avg.pt")
+    dsnet, rsnet, _ = build_models(tmp_path / "avg.pt")
+    assert meta["rsnet_from"]["averaged"] == [str(tmp_path / f"s{i}.pt") for i in range(3)]
+    states = [r.state_dict() for _, r in nets]
+    for k, v in rsnet.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(v, sum(s[k] for s in states) / 3, atol=1e-6), k
+        else:
+            assert torch.equal(v, states[-1][k]), k
+    for a, b in zip(dsnet.state_dict().values(), nets[0][0].state_dict().values()):   # one DSNet: as is
+        assert torch.equal(a, b)
