@@ -60,47 +60,49 @@ def test_swap_refuses_what_has_no_plate_layout():
     assert swap_cell(blank, noise) is None
 
 
-def test_crop_dataset_relabels_swapped_items(synth_assets, tmp_path):
+TEXTS = ["浙B12345", "皖A67890", "沪C2468K", "京N13579", "苏E97531", "浙A8ADF3"]
+
+
+def _real_dataset(tmp_path, seed: int, pad: int):
+    """A CropDataset whose real items are drawn plates (TEXTS) cut out with growing margins."""
     from pipelines.datasets import CropDataset
-    texts = ["浙B12345", "皖A67890", "沪C2468K", "京N13579", "苏E97531", "浙A8ADF3"]
     ds = CropDataset(n_synth=0, real_crops=False, ccpd_plates=False)
-    for i, t in enumerate(texts):
+    for i, t in enumerate(TEXTS):
         path = tmp_path / f"{i}.png"
-        cv2.imwrite(str(path), _plate(t, 10 + i, pad_left=8 * i, size=(220, 70)))
+        cv2.imwrite(str(path), _plate(t, seed + i, pad_left=pad * i, size=(220, 70)))
         ds.real.append((path, None, t, "crop"))
+    return ds
+
+
+def test_crop_dataset_relabels_swapped_items(synth_assets, tmp_path):
+    ds = _real_dataset(tmp_path, 10, 8)
     rng = np.random.default_rng(0)
     seen = set()
     for _ in range(40):
-        j = int(rng.integers(len(texts)))
+        j = int(rng.integers(len(TEXTS)))
         r = ds.swapped(j, rng, province=True)
         if r is None:
             continue
         img, text = r
-        assert img.shape[:2] == (96, 288) and text[1:] == texts[j][1:]
-        assert text[0] in {t[0] for t in texts}
+        assert img.shape[:2] == (96, 288) and text[1:] == TEXTS[j][1:]
+        assert text[0] in {t[0] for t in TEXTS}
         seen.add(text[0])
     assert len(seen) >= 3                           # donors' provinces, not only the recipient's
 
 
 def test_crop_dataset_swaps_letters_and_digits_by_class(synth_assets, tmp_path):
-    from pipelines.datasets import CropDataset
-    texts = ["浙B12345", "皖A67890", "沪C2468K", "京N13579", "苏E97531", "浙A8ADF3"]
-    ds = CropDataset(n_synth=0, real_crops=False, ccpd_plates=False)
-    for i, t in enumerate(texts):
-        path = tmp_path / f"{i}.png"
-        cv2.imwrite(str(path), _plate(t, 20 + i, pad_left=6 * i, size=(220, 70)))
-        ds.real.append((path, None, t, "crop"))
+    ds = _real_dataset(tmp_path, 20, 6)
     rng = np.random.default_rng(1)
     changed = 0
     for _ in range(30):
-        j = int(rng.integers(len(texts)))
+        j = int(rng.integers(len(TEXTS)))
         r = ds.swapped(j, rng, province=False, glyphs=2)
         if r is None:
             continue
-        text, old = r[1], texts[j]
+        text, old = r[1], TEXTS[j]
         diff = [i for i in range(7) if text[i] != old[i]]
         assert text[0] == old[0] and len(diff) <= 2
-        assert text[1] in {t[1] for t in texts}                        # a second letter from a second letter
-        assert all(c in {ch for t in texts for ch in t[2:]} for c in text[2:])
+        assert text[1] in {t[1] for t in TEXTS}                        # a second letter from a second letter
+        assert all(c in {ch for t in TEXTS for ch in t[2:]} for c in text[2:])
         changed += bool(diff)
     assert changed >= 10
