@@ -304,8 +304,7 @@ class CropDataset(_Seeded):
     whole image = the plate) and the dev CCPD plates (rectified from their annotated corners),
     each real one `real_repeat` times. Real items may be shrunk (LOW_RES_P), cut by their upright
     box (BOX_CROP_P) or given other real plates' province (PROVINCE_SWAP_P) or letters and digits
-    (GLYPH_SWAP_P); synthetic ones posed
-    and cut LPRNet-style (`synth_box_p`). Item: {"image": 3×48×144, "label": LongTensor of class
+    (GLYPH_SWAP_P); synthetic ones posed and cut LPRNet-style (`synth_box_p`). Item: {"image": 3×48×144, "label": LongTensor of class
     indices (charset.encode), "text", "source"}."""
 
     def __init__(self, n_synth: int = 100_000, seed: int = 0, real_crops: bool = True, ccpd_plates: bool = True,
@@ -327,20 +326,22 @@ class CropDataset(_Seeded):
                 self.real += [(s.path, s.label.corners, s.label.text, "ccpd") for s in load_ccpd_split(root, "dev")]
         self.real_repeat = int(real_repeat)
         self._fits: dict[Path, tuple | None] = {}    # layout fits of real files (glyph swap)
-        self._donor_groups: tuple[list, dict[str, list[int]]] | None = None
+        self._donor_groups: tuple[list, tuple] | None = None   # (real list, _donors())
 
     def __len__(self) -> int:
         return self.n_synth + len(self.real) * self.real_repeat
 
-    def _donors(self) -> dict[str, list[int]]:
-        """7-character real items by province, for the `real` list in use (build_source filters
-        it to the training part after construction)."""
+    def _donors(self) -> tuple[list[str], dict[str, list[int]], list[int]]:
+        """The 7-character real items: their provinces (sorted), grouped by province, and all of
+        them, for the `real` list in use (build_source filters it to the training part after
+        construction)."""
         if self._donor_groups is None or self._donor_groups[0] is not self.real:
             groups: dict[str, list[int]] = {}
             for j, (_, _, text, _) in enumerate(self.real):
                 if len(text) == 7:
                     groups.setdefault(text[0], []).append(j)
-            self._donor_groups = (self.real, groups)
+            pool = [d for group in groups.values() for d in group]
+            self._donor_groups = (self.real, (sorted(groups), groups, pool))
         return self._donor_groups[1]
 
     def _rectified(self, j: int) -> tuple[np.ndarray, str, tuple | None]:
@@ -369,36 +370,40 @@ class CropDataset(_Seeded):
             return None
         chars, changed = list(text), False
         if province:
-            groups = self._donors()
-            provinces = sorted(groups)
-            for _ in range(tries):
-                donor = groups[provinces[int(rng.integers(len(provinces)))]]
-                out = self._swap_from(plate, fit, donor[int(rng.integers(len(donor)))], 0, 0)
-                if out is not None:
-                    plate, chars[0], changed = out[0], out[1], True
-                    break
-        donors = self._donors()
-        pool = [d for group in donors.values() for d in group]
+            plate, changed = self._fill(plate, fit, chars, 0, rng, tries)
         for cell in rng.choice(np.arange(1, 7), size=min(glyphs, 6), replace=False):
-            for _ in range(tries):
-                d = pool[int(rng.integers(len(pool)))]
-                src = 1 if cell == 1 else int(rng.integers(2, 7))
-                if self.real[d][2][src] not in _TAIL_CHARS:
-                    continue
-                out = self._swap_from(plate, fit, d, int(cell), src)
-                if out is not None:
-                    plate, chars[cell], changed = out[0], out[1], True
-                    break
+            plate, done = self._fill(plate, fit, chars, int(cell), rng, tries)
+            changed |= done
         return (plate, "".join(chars)) if changed else None
 
-    def _swap_from(self, plate: np.ndarray, fit: tuple, donor: int, cell: int, donor_cell: int
-                   ) -> tuple[np.ndarray, str] | None:
-        """plate with real item `donor`'s character donor_cell in its cell, and that character."""
-        other, other_text, other_fit = self._rectified(donor)
-        if other_fit is None or other_fit[1] != fit[1]:
-            return None
-        out = swap_cell(plate, other, fit[0], other_fit[0], cell, donor_cell)
-        return None if out is None else (out, other_text[donor_cell])
+    def _draw_donor(self, cell: int, rng: np.random.Generator) -> tuple[int, int] | None:
+        """(real item, its cell) to fill `cell` from: for the province a plate of a province
+        drawn uniformly; else any plate's second letter, or any of its places 3-7 when that holds
+        a letter or digit (None when it does not)."""
+        provinces, groups, pool = self._donors()
+        if cell == 0:
+            group = groups[provinces[int(rng.integers(len(provinces)))]]
+            return group[int(rng.integers(len(group)))], 0
+        d = pool[int(rng.integers(len(pool)))]
+        src = 1 if cell == 1 else int(rng.integers(2, 7))
+        return (d, src) if self.real[d][2][src] in _TAIL_CHARS else None
+
+    def _fill(self, plate: np.ndarray, fit: tuple, chars: list[str], cell: int, rng: np.random.Generator,
+              tries: int) -> tuple[np.ndarray, bool]:
+        """plate with a donor's character in `cell` (chars updated), and whether a donor of the
+        same colour and a fitting layout was found in `tries` draws."""
+        for _ in range(tries):
+            pick = self._draw_donor(cell, rng)
+            if pick is None:
+                continue
+            other, other_text, other_fit = self._rectified(pick[0])
+            if other_fit is None or other_fit[1] != fit[1]:
+                continue
+            out = swap_cell(plate, other, fit[0], other_fit[0], cell, pick[1])
+            if out is not None:
+                chars[cell] = other_text[pick[1]]
+                return out, True
+        return plate, False
 
     def real_item(self, j: int, rng: np.random.Generator) -> tuple[np.ndarray, str, str]:
         path, corners, text, source = self.real[j]
