@@ -11,6 +11,7 @@ weight, BatchNorm statistics included.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import torch
 
 from alprd.model.dsnet import DSNet
 from alprd.model.rsnet import RSNet
-from alprd.model.weights import load_checkpoint, save_weights
+from alprd.model.weights import WeightsError, load_checkpoint, save_weights
 
 
 def average_states(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -61,7 +62,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--note", default="")
     a = ap.parse_args(argv)
-    assemble(a.dsnet, a.rsnet, a.out, a.note)
+    try:
+        assemble(a.dsnet, a.rsnet, a.out, a.note)
+    except WeightsError as exc:             # a missing or foreign checkpoint: one line, not a trace
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(a.out)
     return 0
 

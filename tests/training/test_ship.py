@@ -38,3 +38,12 @@ def test_assemble_averages_several_checkpoints_of_a_net(tmp_path):
             assert torch.equal(v, states[-1][k]), k
     for a, b in zip(dsnet.state_dict().values(), nets[0][0].state_dict().values()):   # one DSNet: as is
         assert torch.equal(a, b)
+
+
+def test_ship_names_a_missing_checkpoint_and_exits_2(tmp_path, capsys):
+    from pipelines.ship import main
+    save_weights(tmp_path / "ok.pt", DSNet(), RSNet(), {})
+    assert main(["--dsnet", str(tmp_path / "ok.pt"), "--rsnet", str(tmp_path / "gone.pt"),
+                 "--out", str(tmp_path / "out.pt")]) == 2
+    assert "gone.pt: weights file not found" in capsys.readouterr().err
+    assert not (tmp_path / "out.pt").exists()
