@@ -80,6 +80,9 @@ class InferenceConfig(_Model):
     # A read that fits no mainland plate layout becomes the most probable one that does
     # (alprd.model.plate_format); false keeps the raw greedy read.
     plate_format: bool = True
+    # A read with a character under rewarp.RETRY_BELOW confidence is read again from wider warps of
+    # its plate and the most confident read kept (alprd.model.rewarp); false = one read per plate.
+    reread: bool = True
 
     def batch_for(self, device: str) -> int:
         """max_batch, or the device's default when it is unset."""

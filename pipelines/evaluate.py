@@ -386,14 +386,15 @@ def print_report(results: dict, console=None) -> None:
 
 
 def run(weights: str | None, sets: list[str], root: Path, limit: int | None = None, device: str = "cpu",
-        threads: int = 0, det_size: int = 512, det_threshold: float = DET_THRESHOLD, backend: str = "auto") -> dict:
+        threads: int = 0, det_size: int = 512, det_threshold: float = DET_THRESHOLD, backend: str = "auto",
+        reread: bool = True) -> dict:
     from alprd.model.recognizer import Recognizer
 
     rec = Recognizer(weights=weights, device=device, threads=threads, det_size=det_size, det_threshold=det_threshold,
-                     backend=backend)
+                     backend=backend, reread=reread)
     results = {"weights": weights or "shipped", "trained": rec.trained, "meta": _jsonable(rec.meta),
                "backend": getattr(rec.backend, "name", backend), "device": device, "threads": threads,
-               "det_size": det_size, "det_threshold": det_threshold, "sets": {}}
+               "det_size": det_size, "det_threshold": det_threshold, "reread": reread, "sets": {}}
     for name in sets:
         kind, items = resolve_set(name, root, limit)
         fn = {"scenes": evaluate_scenes, "crops": evaluate_crops, "reads": evaluate_reads}[kind]
@@ -422,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="auto", help="inference backend as served: auto, torch, onnxruntime")
     ap.add_argument("--det-size", type=int, default=512)
     ap.add_argument("--det-threshold", type=float, default=DET_THRESHOLD)
+    ap.add_argument("--no-reread", action="store_true",
+                    help="read each plate once, from the detector's corners (alprd.model.rewarp)")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON instead of tables")
     ap.add_argument("--out", help="also write the JSON metrics to this file")
     a = ap.parse_args(argv)
@@ -429,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
 
     root = Path(a.data) if a.data else data_root(required=True)
     results = run(a.weights, [s.strip() for s in a.sets.split(",") if s.strip()], root, a.limit, a.device,
-                  a.threads, a.det_size, a.det_threshold, a.backend)
+                  a.threads, a.det_size, a.det_threshold, a.backend, not a.no_reread)
     text = json.dumps(results, ensure_ascii=False, indent=1)
     if a.out:
         Path(a.out).write_text(text + "\n", encoding="utf-8")

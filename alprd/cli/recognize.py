@@ -29,6 +29,8 @@ def add_parser(sub) -> None:
                    help=f"detection confidence threshold (default {DET_THRESHOLD}, chosen on dev data)")
     p.add_argument("--any-format", action="store_true",
                    help="keep the raw greedy read even when it fits no plate layout")
+    p.add_argument("--no-reread", action="store_true",
+                   help="read each plate once, even when a character is doubtful")
     p.set_defaults(func=run)
 
 
@@ -43,7 +45,8 @@ def run(args) -> int:
     console = Console(stderr=args.json)
     try:
         rec = Recognizer(weights=args.weights, device=args.device, det_size=args.det_size,
-                         det_threshold=args.threshold, plate_format=not args.any_format)
+                         det_threshold=args.threshold, plate_format=not args.any_format,
+                         reread=not args.no_reread)
     except (WeightsError, ValueError) as exc:
         console.print(f"[red]error:[/] {exc}")
         return 2

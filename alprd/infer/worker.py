@@ -176,7 +176,7 @@ def build_recognizer(inference: InferenceConfig, crops: bool):
     kwargs = dict(weights=inference.weights, device=inference.device,
                   det_threshold=inference.det_threshold, nms_threshold=inference.nms_threshold,
                   crops=crops, threads=inference.threads, backend=inference.backend,
-                  plate_format=inference.plate_format)
+                  plate_format=inference.plate_format, reread=inference.reread)
     try:
         return Recognizer(**kwargs)
     except (WeightsError, FileNotFoundError, ValueError) as exc:

@@ -2,7 +2,8 @@
 
 detect (DSNet on a letterboxed view) → corners back to frame pixels → perspective warp out of the
 full-resolution frame → read every plate of the batch in one RSNet call → CTC greedy decode (a
-read that fits no plate layout replaced by the best one that does: alprd.model.plate_format).
+read that fits no plate layout replaced by the best one that does: alprd.model.plate_format) → a
+doubtful read read again from wider warps of its quad, the most confident kept (alprd.model.rewarp).
 
 Two implementations of the steps around the nets, chosen by ``prepost``:
 - ``host`` (CPU backends): numpy/OpenCV in alprd.backends.prepost: frames letterboxed straight
@@ -22,7 +23,7 @@ import numpy as np
 
 from alprd.backends import prepost as pp
 from alprd.events import PlateRead, as_corners
-from alprd.model import geometry
+from alprd.model import geometry, rewarp
 from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
 from alprd.model.weights import build_models
 
@@ -35,7 +36,7 @@ class Recognizer:
     def __init__(self, weights: str | None = None, device: str = "auto", det_size: int = 512,
                  det_threshold: float = DET_THRESHOLD, nms_threshold: float = NMS_THRESHOLD, z: float = geometry.Z_DEFAULT,
                  crops: bool = False, threads: int = 0, backend: str = "auto", prepost: str = "auto",
-                 plate_format: bool = True):
+                 plate_format: bool = True, reread: bool = True):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
         if prepost not in ("auto", "host", "device"):
@@ -52,6 +53,7 @@ class Recognizer:
         self.z = z
         self.crops = crops
         self.plate_format = plate_format
+        self.reread = reread
         from alprd.backends.select import make_backend
 
         self.backend = make_backend(backend, dsnet, rsnet, device, det_size, threads)
@@ -88,18 +90,23 @@ class Recognizer:
         batch = plates_bgr if isinstance(plates_bgr, np.ndarray) else np.stack(plates_bgr)
         return self._decode(self.backend.read_u8(batch))
 
+    def read_at(self, frames: Sequence[np.ndarray], plates: Sequence[tuple[int, np.ndarray]]) -> list[tuple[str, tuple[float, ...]]]:
+        """Plates given by (frame index, 4×2 corners in frame pixels, TL TR BR BL) → (text,
+        per-char confidences) each: warped out of the frames and read as recognize() reads
+        the detector's plates (a doubtful read read again from wider warps, when reread is on)."""
+        frames = [_as_bgr(f) for f in frames]
+        if self.prepost == "device":
+            self._upload(frames)
+        return self._read_at(frames, list(plates))
+
     # ------------------------------------------------------------------ cascade
     def recognize(self, frames: Sequence[np.ndarray]) -> list[list[PlateRead]]:
         frames = [_as_bgr(f) for f in frames]
         if not frames:
             return []
-        if self.prepost == "device":
-            detections = self._detect_device(frames)
-            texts = self._read_device(frames, detections)
-        else:
-            detections = self.detect(frames)
-            plates = [(i, c) for i, (corners, _) in enumerate(detections) for c in corners]
-            texts = self.read(self._warper(frames, plates)) if plates else []
+        detections = self._detect_device(frames) if self.prepost == "device" else self.detect(frames)
+        plates = [(i, c) for i, (corners, _) in enumerate(detections) for c in corners]
+        texts = self._read_at(frames, plates)
         results: list[list[PlateRead]] = [[] for _ in frames]
         k = 0
         for i, (corners, confs) in enumerate(detections):
@@ -126,17 +133,14 @@ class Recognizer:
         from alprd.backends import torch_prepost as tp
 
         be = self.backend
-        self._device_frames: list = [None] * len(frames)
         boxes: list = [None] * len(frames)
         by_frame: list = [None] * len(frames)
         by_view: dict[tuple, list] = {}   # view shape → [(frame indices, views)]
         with torch.inference_mode():
-            for idx in _groups(frames, lambda f: f.shape):
-                up = be.upload([frames[i] for i in idx])
+            for idx, up in self._upload(frames):
                 view, lb = tp.letterbox(up, self.det_size, tight=True)
                 by_view.setdefault(tuple(view.shape[2:]), []).append((idx, view))
-                for j, i in enumerate(idx):
-                    self._device_frames[i] = up[j]
+                for i in idx:
                     boxes[i] = lb
             for parts in by_view.values():
                 views = [v for _, v in parts]
@@ -147,21 +151,60 @@ class Recognizer:
                         by_frame[i] = next(cands)
         return [self._suppress(c, s, lb) for (c, s), lb in zip(by_frame, boxes)]
 
-    def _read_device(self, frames, detections) -> list[tuple[str, tuple[float, ...]]]:
+    def _upload(self, frames: list[np.ndarray]) -> list[tuple[list[int], object]]:
+        """Frames to the device, kept in _device_frames for the warps: one upload per frame shape
+        (the staging buffer is per shape) → [(frame indices, N×H×W×3 uint8 tensor)]."""
+        self._device_frames = [None] * len(frames)
+        groups = []
+        for idx in _groups(frames, lambda f: f.shape):
+            up = self.backend.upload([frames[i] for i in idx])
+            for j, i in enumerate(idx):
+                self._device_frames[i] = up[j]
+            groups.append((idx, up))
+        return groups
+
+    def _read_at(self, frames, plates) -> list[tuple[str, tuple[float, ...]]]:
+        try:
+            texts = self._read_quads(frames, plates)
+            if self.reread:
+                self._reread(frames, plates, texts)
+            return texts
+        finally:
+            self._device_frames = []   # free the device copies of the frames
+
+    def _read_quads(self, frames, plates: list[tuple[int, np.ndarray]]) -> list[tuple[str, tuple[float, ...]]]:
+        """(frame index, corners) → reads, in one RSNet call."""
+        if not plates:
+            return []
+        if self.prepost != "device":
+            return self.read(self._warper(frames, plates))
         import torch
 
         from alprd.backends import torch_prepost as tp
 
-        crops = []
-        with torch.inference_mode():
-            for i, (corners, _) in enumerate(detections):
-                if len(corners):
-                    crops.append(tp.warp_plates(self._device_frames[i], corners))
-            self._device_frames = []
-            if not crops:
-                return []
+        by_frame: dict[int, list[int]] = {}
+        for k, (i, _) in enumerate(plates):
+            by_frame.setdefault(i, []).append(k)
+        with torch.inference_mode():   # one warp per frame, one RSNet call for all
+            crops = [tp.warp_plates(self._device_frames[i], np.stack([plates[k][1] for k in ks]))
+                     for i, ks in by_frame.items()]
             logits = self.backend.run_rsnet(tp.normalize(torch.cat(crops)))
-            return self._decode(logits.float().cpu().numpy())
+            reads = self._decode(logits.float().cpu().numpy())
+        out: list = [None] * len(plates)
+        for k, r in zip((k for ks in by_frame.values() for k in ks), reads):
+            out[k] = r
+        return out
+
+    def _reread(self, frames, plates, texts) -> None:
+        """Doubtful reads (in place) → the most confident of them and their wider warps'."""
+        again = rewarp.doubtful(texts)
+        if not again:
+            return
+        m = len(rewarp.MARGINS)
+        more = [(plates[k][0], q) for k in again for q in rewarp.grow(plates[k][1])]
+        reads = self._read_quads(frames, more)
+        for n, k in enumerate(again):
+            texts[k] = rewarp.most_confident([texts[k]] + reads[n * m:(n + 1) * m])
 
 
 def make_backend(name: str, dsnet, rsnet, device: str, det_size: int, threads: int):
