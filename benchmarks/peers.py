@@ -15,6 +15,9 @@ declared dependency opencv-python would clash with the headless build) and the i
 it in a subprocess (benchmarks/peer_hyperlpr.py). Without that environment the table says that
 no peer ran, and why.
 
+alprd runs twice, as served (a doubtful read read again from wider warps: alprd.model.rewarp) and
+with one read per plate, so the rereads' cost and gain are measured in the same run.
+
 Images: --images DIR (CCPD-named files carry their plate text; other images count for speed only),
 default the CCPD dev images in ../shared/data when present, else rendered scenes (speed only).
 A plate counts as read when some read of the image equals the label exactly.
@@ -88,13 +91,13 @@ def image_set(images: str | None, limit: int) -> tuple[list[tuple[Path, str | No
     return out, "rendered scenes (no shared CCPD data here; speed only)"
 
 
-def run_alprd(items, weights: str | None, backend: str, threads: int) -> dict:
+def run_alprd(items, weights: str | None, backend: str, threads: int, reread: bool = True) -> dict:
     import cv2
     import numpy as np
 
     from alprd.model.recognizer import Recognizer
 
-    rec = Recognizer(weights, backend=backend, device="cpu", threads=threads)
+    rec = Recognizer(weights, backend=backend, device="cpu", threads=threads, reread=reread)
     first = cv2.imread(str(items[0][0])) if items else None
     if first is not None:
         rec.recognize([first])
@@ -109,7 +112,8 @@ def run_alprd(items, weights: str | None, backend: str, threads: int) -> dict:
                                                      None] for r in reads],
                         "ms": wall * 1000, "cpu_ms": cpu * 1000})
     trained = "trained" if rec.trained else "UNTRAINED (random) weights: reads nothing"
-    return {"system": f"alprd SLPNet cascade ({rec.backend.name}, {trained})", "results": results}
+    reads = "doubtful reads reread" if reread else "one read per plate"
+    return {"system": f"alprd SLPNet cascade ({rec.backend.name}, {reads}, {trained})", "results": results}
 
 
 def run_peer(items, python: Path) -> dict:
@@ -141,7 +145,7 @@ def bench(images: str | None, limit: int, weights: str | None, backend: str, thr
     items, source = image_set(images, limit)
     labels = {str(p): t for p, t in items}
     load_before = load_average()
-    rows = [summarise(run_alprd(items, weights, backend, threads), labels)]
+    rows = [summarise(run_alprd(items, weights, backend, threads, reread), labels) for reread in (True, False)]
     py = peer_python(peer_py)
     peer_note = None
     if py is None:

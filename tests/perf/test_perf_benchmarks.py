@@ -60,7 +60,8 @@ def test_peers_benchmark_says_when_no_peer_ran(tmp_path, monkeypatch, capsys):
         cv2.imwrite(str(tmp_path / f"img{i}.jpg"), frame_with_plate((320, 240), seed=i)[0])
     monkeypatch.setenv("ALPRD_PEER_PYTHON", str(tmp_path / "no-such-python"))
     res = peers.bench(str(tmp_path), 10, None, "onnxruntime", 1, None)
-    assert res["n_images"] == 2 and len(res["rows"]) == 1
+    assert res["n_images"] == 2 and len(res["rows"]) == 2     # alprd as served, and one read per plate
+    assert ["reread" in r["system"] for r in res["rows"]] == [True, False]
     assert "no peer ran" in res["peer_note"]
     peers.print_table(res)
     assert "no peer ran" in capsys.readouterr().out
