@@ -60,8 +60,9 @@ def test_run_on_real_dev_sets_when_present(tmp_path):
         pytest.skip("shared data not present")
     path = tmp_path / "w.pt"
     save_weights(path, DSNet(), RSNet(), {})
-    res = E.run(str(path), ["ccpd_dev", "crops_dev"], root, limit=2, backend="torch")
+    res = E.run(str(path), ["ccpd_dev", "crops_dev", "ccpd_jitter_devval"], root, limit=2, backend="torch")
     assert res["sets"]["ccpd_dev"]["images"] == 2 and res["sets"]["crops_dev"]["crops"] == 2
+    assert res["sets"]["ccpd_jitter_devval"]["reads"] == 2 * E.JITTER_DRAWS
     E.print_report(res)
 
 
@@ -96,3 +97,25 @@ def test_box_crops_cut_each_plate_by_its_upright_box_to_lprnet_size():
     assert [(n, t) for n, _, t in out] == [("s#0", "皖A12345"), ("s#1", "苏B54321")]
     assert all(c.shape == (24, 94, 3) for _, c, _ in out)
     assert out[0][1].min() == 255 and out[1][1].max() == 0
+
+
+def test_jitter_quad_errs_along_and_across_the_plate_like_a_detector():
+    rng = np.random.default_rng(0)
+    theta = np.deg2rad(30)                        # a tilted plate, 200 × 50 px
+    u, v = np.array([np.cos(theta), np.sin(theta)]), np.array([-np.sin(theta), np.cos(theta)])
+    quad = np.array([[0, 0], 200 * u, 200 * u + 50 * v, 50 * v], np.float32) + 300
+    err = np.stack([E.jitter_quad(quad, rng) - quad for _ in range(4000)])      # N×4×2
+    along, across = err @ u, err @ v
+    assert abs(along.std() - 0.05 * 200) < 0.5 and abs(across.std() - 0.11 * 50) < 0.3
+    assert abs(along.mean()) < 0.5 and abs(across.mean()) < 0.3
+    again = np.random.default_rng(0)
+    np.testing.assert_array_equal(E.jitter_quad(quad, again), err[0] + quad)   # seeded
+
+
+def test_jittered_reads_read_every_plate_draws_times(recognizer):
+    ds = ToyScenes(2, seed=1)
+    samples = list(as_samples([ds[i] for i in range(2)], "toy"))
+    m = E.evaluate_jittered(recognizer, samples, draws=3)
+    plates = sum(len(s.texts) for s in samples)
+    assert TEXT_KEYS <= m.keys() and m["reads"] == m["plates"] == 3 * plates
+    assert m == {**E.evaluate_jittered(recognizer, samples, draws=3), "ms_per_read": m["ms_per_read"]}
