@@ -6,8 +6,8 @@ replays to the same events, and the id counter starts where the caller says (no 
 Life of a track: created by a read no open track overlaps (IoU against the track's last box or
 its velocity-predicted box, greedy, ≥ iou_threshold); confirmed once it has min_hits reads;
 one ``plate.preview`` the first time a confirmed track's vote confidence reaches
-preview_confidence; one ``plate.final`` once it has been unseen for more than max_unseen_s, or on
-flush(). Tracks that never reached min_hits, or whose final confidence is below
+preview_confidence; one ``plate.final`` once it has been unseen for more than max_unseen_s (by a
+frame that did not see it, or by expire() while the camera sends nothing), or on flush(). Tracks that never reached min_hits, or whose final confidence is below
 min_final_confidence, end silently.
 
 Crops: events carry crop_path=None. The JPEG of the track's best read for each event returned by
@@ -61,8 +61,11 @@ class Tracker:
             self._clock = None
         self._clock = now if self._clock is None else max(self._clock, now)
         now = self._clock  # small backward jitter is clamped so time never runs back in a track
-        events += self._expire(now)
         touched = self._associate(result, now)
+        # Only a track this frame looked for and did not see can end here: when the frames between
+        # were skipped (an overloaded worker drops the oldest), a plate still in view continues its
+        # track instead of ending it and starting a second one (two finals for one vehicle).
+        events += self._expire(now, seen=touched)
         events += self._previews(touched)
         return events
 
@@ -122,8 +125,10 @@ class Tracker:
                 events.append(self._event("plate.preview", t, vote))
         return events
 
-    def _expire(self, now: float) -> list[PlateEvent]:
-        ended = [t for t in self._tracks.values() if now - t.last_seen > self.cfg.max_unseen_s]
+    def _expire(self, now: float, seen: list[Track] = ()) -> list[PlateEvent]:
+        seen_ids = {t.id for t in seen}
+        ended = [t for t in self._tracks.values()
+                 if t.id not in seen_ids and now - t.last_seen > self.cfg.max_unseen_s]
         return self._close(ended)
 
     def _close_all(self) -> list[PlateEvent]:

@@ -221,3 +221,15 @@ def test_direction_reported_on_the_event(dx, dy, expected):
     tr = Tracker("cam1", CFG)
     evs = run(tr, [frame(i * 0.1, read(800 + dx * i, 500 + dy * i)) for i in range(10)]) + tr.flush()
     assert finals(evs)[0].direction == expected
+
+
+def test_frames_skipped_under_load_do_not_split_a_track():
+    """The worker skipped this camera's frames for 2.1 s (overload drops the oldest); the next frame
+    it processed still shows the plate: the same vehicle, one track, one final."""
+    tr = Tracker("cam1", CFG)
+    evs = run(tr, [frame(i * 0.1, read(100 + 5 * i, 400)) for i in range(5)])
+    evs += run(tr, [frame(2.5 + i * 0.1, read(140 + 5 * i, 400)) for i in range(3)])
+    assert finals(evs) == [] and tr.open_tracks == 1
+    evs += tr.update(frame(5.0))                       # now a frame looks and does not see it
+    [final] = finals(evs)
+    assert final.track_id == 1 and final.reads == 8
