@@ -45,6 +45,7 @@ class Track:
         self.longest_still_s = 0.0
         self.best_read: PlateRead | None = None
         self.best_weight = -1.0
+        self.last_text = ""
         self.preview_sent = False
         self.add(read, ts)
 
@@ -66,6 +67,8 @@ class Track:
         self._update_stillness(box, ts)
         w = read_weight(read.det_conf, read.text_conf)
         self.ballot.add(read.text, w, read.char_confs)
+        if read.text:
+            self.last_text = read.text
         if read.text and w > self.best_weight:
             self.best_weight = w
             self.best_read = read
@@ -79,6 +82,10 @@ class Track:
             self.longest_still_s = max(self.longest_still_s, ts - self._still_since)
 
     # -- queries -------------------------------------------------------------------------------
+
+    def reads_as(self, text: str) -> bool:
+        """Whether `text` is this track's latest or best read."""
+        return bool(text) and (text == self.last_text or (self.best_read is not None and text == self.best_read.text))
 
     def predicted_box(self, ts: float) -> Box:
         """Last box moved by the smoothed velocity, so fast plates still overlap at low fps."""

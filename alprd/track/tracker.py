@@ -4,7 +4,9 @@ Pure apart from a debug log: time comes only from the frames' timestamps, so a r
 replays to the same events, and the id counter starts where the caller says (no globals).
 
 Life of a track: created by a read no open track overlaps (IoU against the track's last box or
-its velocity-predicted box, greedy, ≥ iou_threshold); confirmed once it has min_hits reads;
+its velocity-predicted box, greedy, ≥ iou_threshold) and no open track unmatched in that frame has
+read as (its latest or best read, a whole plate of at least TEXT_MATCH_MIN characters: at a low
+processed frame rate a fast plate moves more than its own width between frames); confirmed once it has min_hits reads;
 one ``plate.preview`` the first time a confirmed track's vote confidence reaches
 preview_confidence; one ``plate.final`` once it has been unseen for more than max_unseen_s (by a
 frame that did not see it, or by expire() while the camera sends nothing), or on flush(). Tracks that never reached min_hits, or whose final confidence is below
@@ -28,6 +30,9 @@ from alprd.track.track import Track
 from alprd.track.vote import VoteResult
 
 log = logging.getLogger(__name__)
+
+# Shorter reads are fragments (a plate entering the frame) and do not match a track by text.
+TEXT_MATCH_MIN = 6
 
 
 class Tracker:
@@ -103,10 +108,23 @@ class Tracker:
             last = as_boxes([t.last_box for t in tracks])
             pred = as_boxes([t.predicted_box(now) for t in tracks])
             overlap = np.maximum(iou_matrix(last, det), iou_matrix(pred, det))
-            matches, _, unmatched = greedy_match(overlap, self.cfg.iou_threshold)
+            matches, free, unmatched = greedy_match(overlap, self.cfg.iou_threshold)
             for ti, ri in matches:
                 tracks[ti].add(reads[ri], now)
                 touched.append(tracks[ti])
+            free_tracks = [tracks[ti] for ti in free]
+            by_text = []
+            for ri in unmatched:
+                text = reads[ri].text
+                same = [t for t in free_tracks if len(text) >= TEXT_MATCH_MIN and t.reads_as(text)]
+                if not same:
+                    by_text.append(ri)
+                    continue
+                t = max(same, key=lambda t: (t.last_seen, t.id))   # the most recently seen
+                free_tracks.remove(t)
+                t.add(reads[ri], now)
+                touched.append(t)
+            unmatched = by_text
         for ri in unmatched:
             track = Track(self.next_id, reads[ri], now, self.cfg.stationary_px)
             self.next_id += 1

@@ -233,3 +233,23 @@ def test_frames_skipped_under_load_do_not_split_a_track():
     evs += tr.update(frame(5.0))                       # now a frame looks and does not see it
     [final] = finals(evs)
     assert final.track_id == 1 and final.reads == 8
+
+
+def test_a_fast_plate_at_a_low_frame_rate_is_followed_by_its_text():
+    """An overloaded worker processes this camera at ~2 frames/s: the plate moves 350 px between
+    frames, more than its width, so no box overlaps the next; its reads still make one track."""
+    tr = Tracker("cam1", CFG)
+    frames = [frame(i * 0.45, read(100 + 350 * i, 400), read(1500, 900 - 200 * i, text="XYZ9876")) for i in range(5)]
+    evs = run(tr, frames) + tr.flush()
+    by_plate = {e.plate: e for e in finals(evs)}
+    assert len(finals(evs)) == 2 and by_plate["ABC1234"].reads == 5 and by_plate["XYZ9876"].reads == 5
+    assert by_plate["ABC1234"].direction == "right" and by_plate["XYZ9876"].direction == "up"
+
+
+def test_text_alone_never_joins_fragments_or_a_track_already_matched():
+    tr = Tracker("cam1", CFG)
+    run(tr, [frame(0.0, read(100, 400)), frame(0.1, read(105, 400))])
+    # the track matches its overlapping read; a far read of the same text is another track, and a
+    # short fragment far away is not joined by text
+    tr.update(frame(0.2, read(110, 400), read(1500, 400), read(900, 900, text="ABC12")))
+    assert tr.open_tracks == 3
