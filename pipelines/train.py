@@ -51,7 +51,7 @@ DEFAULTS: dict = {
     "workers": 2, "prefetch": 4, "log_every": 20, "ckpt_every": 500, "val_every": 1000,
     "init": [], "loss": {}, "targets": {},
     "joint": {"rec_weight": 0.5, "switch_threshold": 0.6, "corners": "auto", "rec_before_switch": True,
-              "pred_min_gauss": 0.0},
+              "pred_min_gauss": 0.0, "train": ["dsnet", "rsnet"]},
     "val": {"select": None, "det_threshold": 0.5},
     "data": {"val_fraction": 0.2, "train": [], "val": []},
 }
@@ -186,7 +186,7 @@ class Trainer:
         self.rsnet.to(self.device)
         if self.channels_last:
             self.dsnet.to(memory_format=torch.channels_last)
-        self.train_nets = {"rec": [self.rsnet], "det": [self.dsnet], "joint": [self.dsnet, self.rsnet]}[self.stage]
+        self.train_nets = {"rec": [self.rsnet], "det": [self.dsnet], "joint": self._joint_nets()}[self.stage]
         params = [p for n in self.train_nets for p in n.parameters()]
         o = cfg["optim"]
         self.opt = torch.optim.AdamW(params, lr=o["lr"], weight_decay=o["weight_decay"], betas=tuple(o["betas"]))
@@ -348,6 +348,21 @@ class Trainer:
             for n in self.train_nets:
                 n.train()
         return m
+
+    def _joint_nets(self) -> list:
+        """The nets the joint stage updates (joint.train). A net left out is frozen (eval mode, no
+        parameter gradients) but still passes gradients: with RSNet frozen, L_rec teaches DSNet
+        corners that the shipped reader reads well, without RSNet forgetting data the joint
+        batches lack (the real crops)."""
+        names = list(self.cfg["joint"]["train"])
+        if not names or set(names) - {"dsnet", "rsnet"}:
+            raise SystemExit(f"joint.train must name dsnet and/or rsnet, got {names!r}")
+        for name in ("dsnet", "rsnet"):
+            if name not in names:
+                net = getattr(self, name)
+                net.eval()
+                net.requires_grad_(False)
+        return [getattr(self, name) for name in ("dsnet", "rsnet") if name in names]
 
     def after_val(self, m: dict, log) -> None:
         key = self.cfg["val"]["select"] or SELECT[self.stage]

@@ -118,3 +118,20 @@ def test_rec_corners_take_best_scoring_positive_cell(tmp_path):
     assert torch.allclose(got[0], want, atol=1e-3)
     tr.cfg["joint"]["corners"] = "gt"
     assert torch.equal(tr.rec_corners(batch, logits, {}), batch["plate_corners"])
+
+
+def test_joint_stage_can_freeze_rsnet_and_still_train_dsnet_through_the_warp(tmp_path):
+    cfg = _cfg(stage="joint", steps=2, val_every=100, ckpt_every=100, batch_size=2)
+    cfg["joint"].update(corners="pred", train=["dsnet"])
+    tr = Trainer(cfg, tmp_path / "j", "cpu", resume=False)
+    rs0 = {k: v.clone() for k, v in tr.rsnet.state_dict().items()}
+    ds0 = {k: v.clone() for k, v in tr.dsnet.state_dict().items()}
+    tr.fit()
+    assert not tr.rsnet.training
+    assert all(torch.equal(v, rs0[k]) for k, v in tr.rsnet.state_dict().items())   # BN stats too
+    assert any(not torch.equal(v, ds0[k]) for k, v in tr.dsnet.state_dict().items())
+    lines = (tmp_path / "j" / "metrics.jsonl").read_text().splitlines()
+    assert any('"ctc"' in ln for ln in lines)
+    cfg["joint"]["train"] = ["resnet"]
+    with pytest.raises(SystemExit):
+        Trainer(cfg, tmp_path / "k", "cpu", resume=False)
