@@ -85,7 +85,8 @@ class Track:
 
     def reads_as(self, text: str) -> bool:
         """Whether `text` is this track's latest or best read."""
-        return bool(text) and (text == self.last_text or (self.best_read is not None and text == self.best_read.text))
+        best = self.best_read.text if self.best_read is not None else None
+        return bool(text) and text in (self.last_text, best)
 
     def predicted_box(self, ts: float) -> Box:
         """Last box moved by the smoothed velocity, so fast plates still overlap at low fps."""

@@ -3,14 +3,15 @@
 Pure apart from a debug log: time comes only from the frames' timestamps, so a recorded stream
 replays to the same events, and the id counter starts where the caller says (no globals).
 
-Life of a track: created by a read no open track overlaps (IoU against the track's last box or
-its velocity-predicted box, greedy, ≥ iou_threshold) and no open track unmatched in that frame has
-read as (its latest or best read, a whole plate of at least TEXT_MATCH_MIN characters: at a low
-processed frame rate a fast plate moves more than its own width between frames); confirmed once it has min_hits reads;
-one ``plate.preview`` the first time a confirmed track's vote confidence reaches
-preview_confidence; one ``plate.final`` once it has been unseen for more than max_unseen_s (by a
-frame that did not see it, or by expire() while the camera sends nothing), or on flush(). Tracks that never reached min_hits, or whose final confidence is below
-min_final_confidence, end silently.
+Life of a track: a read joins the open track it overlaps (IoU against the track's last box or its
+velocity-predicted box, greedy, ≥ iou_threshold), else an open track left unmatched in that frame
+whose latest or best read is the same whole plate (at least TEXT_MATCH_MIN characters: at a low
+processed frame rate a fast plate moves more than its own width between frames), else it starts a
+new track. A track is confirmed once it has min_hits reads; one ``plate.preview`` the first time a
+confirmed track's vote confidence reaches preview_confidence; one ``plate.final`` once it has been
+unseen for more than max_unseen_s (by a processed frame that did not see it, or by expire() while
+the camera sends nothing), or on flush(). Tracks that never reached min_hits, or whose final
+confidence is below min_final_confidence, end silently.
 
 Crops: events carry crop_path=None. The JPEG of the track's best read for each event returned by
 the latest update()/expire()/flush() call is available through take_crop(event_id) until the
@@ -113,18 +114,18 @@ class Tracker:
                 tracks[ti].add(reads[ri], now)
                 touched.append(tracks[ti])
             free_tracks = [tracks[ti] for ti in free]
-            by_text = []
+            no_track = []
             for ri in unmatched:
                 text = reads[ri].text
                 same = [t for t in free_tracks if len(text) >= TEXT_MATCH_MIN and t.reads_as(text)]
                 if not same:
-                    by_text.append(ri)
+                    no_track.append(ri)
                     continue
                 t = max(same, key=lambda t: (t.last_seen, t.id))   # the most recently seen
                 free_tracks.remove(t)
                 t.add(reads[ri], now)
                 touched.append(t)
-            unmatched = by_text
+            unmatched = no_track
         for ri in unmatched:
             track = Track(self.next_id, reads[ri], now, self.cfg.stationary_px)
             self.next_id += 1
