@@ -351,7 +351,7 @@ def _box_crops(samples: Iterable[Sample]):
 
 
 def resolve_set(name: str, root: Path, limit: int | None = None):
-    """Set name → ("scenes" | "crops", iterable). Names: ccpd_<split>, ccpd_green_<split>,
+    """Set name → (kind: "scenes" | "crops" | "jittered" | "reads", iterable). Names: ccpd_<split>, ccpd_green_<split>,
     ccpd_all_<split> (blue + green), crops_<split>, ccpd_box_<split> (CCPD plates cut by their
     upright box to 94×24, read by RSNet alone), ccpd_jitter_<split> (CCPD blue + green plates
     read from their annotated corners jittered like DSNet's, 10 draws each), with split dev,

@@ -182,16 +182,14 @@ class Recognizer:
 
         from alprd.backends import torch_prepost as tp
 
-        by_frame: dict[int, list[int]] = {}
-        for k, (i, _) in enumerate(plates):
-            by_frame.setdefault(i, []).append(k)
+        by_frame = _groups(plates, lambda p: p[0])
         with torch.inference_mode():   # one warp per frame, one RSNet call for all
-            crops = [tp.warp_plates(self._device_frames[i], np.stack([plates[k][1] for k in ks]))
-                     for i, ks in by_frame.items()]
+            crops = [tp.warp_plates(self._device_frames[plates[ks[0]][0]],
+                                    np.stack([plates[k][1] for k in ks])) for ks in by_frame]
             logits = self.backend.run_rsnet(tp.normalize(torch.cat(crops)))
             reads = self._decode(logits.float().cpu().numpy())
         out: list = [None] * len(plates)
-        for k, r in zip((k for ks in by_frame.values() for k in ks), reads):
+        for k, r in zip((k for ks in by_frame for k in ks), reads):
             out[k] = r
         return out
 
@@ -225,10 +223,10 @@ def _as_bgr(frame: np.ndarray) -> np.ndarray:
     return frame
 
 
-def _groups(frames: Sequence[np.ndarray], key) -> list[list[int]]:
-    """Indices of the frames grouped by key(frame), in order of first appearance."""
+def _groups(items: Sequence, key) -> list[list[int]]:
+    """Indices of the items (frames, plates) grouped by key(item), in order of first appearance."""
     groups: dict = {}
-    for i, f in enumerate(frames):
+    for i, f in enumerate(items):
         groups.setdefault(key(f), []).append(i)
     return list(groups.values())
 
