@@ -85,6 +85,7 @@ class PlateEvent:
     reads: int
     alternatives: tuple[Alternative, ...] = ()
     direction: str = "unknown"  # up | down | left | right | stationary | unknown (image motion)
+    travel: str = "unknown"  # in | out | unknown: the motion against the camera's configured "in"
     parked: bool = False
     corners: Corners | None = None
     crop_path: str | None = None
