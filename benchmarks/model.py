@@ -169,7 +169,8 @@ def _reads_agree(a, b, tol: float = 1.0) -> bool:
 def run(batches: list[int], repeats: int, backends: list[str], det_size: int, device: str,
         frame_sizes: list[tuple[int, int]], weights: str | None = None, baseline: bool = False,
         threads: int = 0) -> dict:
-    from alprd.model.recognizer import Recognizer
+    from alprd.backends.prepost import Letterboxer
+    from alprd.cascade import Recognizer
     from alprd.model.rsnet import INPUT_SIZE
     from alprd.model.weights import build_models
     from alprd.model.geometry import view_shape
@@ -206,7 +207,7 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
         fns, per = {}, {}
         for name, rec in recs.items():
             be = rec.backend
-            view = np.ascontiguousarray(np.stack([rec._letterbox([frames[next(iter(frames))]])[0][0]] * b))
+            view = np.ascontiguousarray(np.stack([Letterboxer(det_size, tight=True)([frames[next(iter(frames))]])[0][0]] * b))
             plates = np.zeros((b, INPUT_SIZE[1], INPUT_SIZE[0], 3), np.uint8) + 128
             fns[(name, "dsnet", "")] = lambda be=be, view=view: be.detect_u8(view)
             fns[(name, "rsnet", "")] = lambda be=be, plates=plates: be.read_u8(plates)

@@ -95,7 +95,7 @@ def run_alprd(items, weights: str | None, backend: str, threads: int, reread: bo
     import cv2
     import numpy as np
 
-    from alprd.model.recognizer import Recognizer
+    from alprd.cascade import Recognizer
 
     rec = Recognizer(weights, backend=backend, device="cpu", threads=threads, reread=reread)
     first = cv2.imread(str(items[0][0])) if items else None

@@ -2,7 +2,7 @@
 
 On CUDA: fp16 autocast, channels_last memory format for both nets, cuDNN autotuning for the fixed
 input shapes, uint8 uploads through pinned memory with non-blocking copies (torch_prepost), and the
-pre/post-processing on the device (the Recognizer's "device" path). On the CPU none of that is
+pre/post-processing on the device (alprd.cascade.device.DevicePath). On the CPU none of that is
 touched: plain fp32 eager inference, nothing CUDA is initialised.
 """
 from __future__ import annotations

@@ -39,7 +39,7 @@ def run(args) -> int:
     from rich.table import Table
 
     from alprd.imageio import ImageError, read_image
-    from alprd.model.recognizer import Recognizer
+    from alprd.cascade import Recognizer
     from alprd.model.weights import WeightsError
 
     console = Console(stderr=args.json)

@@ -166,7 +166,7 @@ class InferenceEngine:
 
 def build_recognizer(inference: InferenceConfig, crops: bool):
     """The Recognizer as the config asks; user-fixable errors become FatalChildError."""
-    from alprd.model.recognizer import Recognizer
+    from alprd.cascade import Recognizer
     from alprd.service.process import FatalChildError
 
     try:

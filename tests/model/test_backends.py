@@ -4,7 +4,7 @@ import torch
 
 from alprd.backends import onnx_backend
 from alprd.backends.torch_backend import TorchBackend
-from alprd.model.recognizer import Recognizer
+from alprd.cascade import Recognizer
 from alprd.model.weights import build_models
 
 pytestmark = pytest.mark.skipif(not onnx_backend.available(), reason="onnxruntime not installed")

@@ -3,7 +3,7 @@ import pytest
 
 from alprd.imageio import read_image
 from alprd.model import rewarp
-from alprd.model.recognizer import Recognizer
+from alprd.cascade import Recognizer
 from alprd.cli.recognize import sample_image
 
 SAMPLE_TEXT = "粤LQ092V"   # the bundled sample's plate

@@ -5,7 +5,7 @@ import torch
 
 from alprd.backends import torch_prepost as tp
 from alprd.model import geometry
-from alprd.model.recognizer import Recognizer
+from alprd.cascade import Recognizer
 from benchmarks.scenes import frame_with_plate
 
 

@@ -1,0 +1,153 @@
+"""The batched SLPNet cascade: frames in, plate reads out.
+
+detect (DSNet on a letterboxed view) → corners back to frame pixels → perspective warp out of the
+full-resolution frame → read every plate of the batch in one RSNet call → CTC greedy decode (a
+read that fits no plate layout replaced by the best one that does: alprd.model.plate_format) → a
+doubtful read read again from wider warps of its quad, the most confident kept (alprd.model.rewarp).
+
+The steps around the nets run on one of two paths, chosen by ``prepost``: ``host`` (HostPath,
+numpy/OpenCV, for CPU backends) or ``device`` (DevicePath, torch ops on the model's device);
+``auto`` picks ``device`` exactly when the backend runs on CUDA. Both paths share this class's
+NMS, decoding and rereads, so they differ only in where pixels are moved.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from alprd.backends import prepost as pp
+from alprd.cascade.device import DevicePath
+from alprd.cascade.frames import as_bgr, crop_jpeg
+from alprd.cascade.host import HostPath
+from alprd.events import PlateRead, as_corners
+from alprd.model import geometry, rewarp
+from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
+from alprd.model.weights import build_models
+
+log = logging.getLogger(__name__)
+
+PATHS = {"host": HostPath, "device": DevicePath}
+
+
+class Recognizer:
+    """Not thread-safe: one caller at a time (its batch buffers are reused between calls)."""
+
+    def __init__(self, weights: str | None = None, device: str = "auto", det_size: int = 512,
+                 det_threshold: float = DET_THRESHOLD, nms_threshold: float = NMS_THRESHOLD, z: float = geometry.Z_DEFAULT,
+                 crops: bool = False, threads: int = 0, backend: str = "auto", prepost: str = "auto",
+                 plate_format: bool = True, reread: bool = True):
+        if det_size % 32:
+            raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
+        if prepost not in ("auto", *PATHS):
+            raise ValueError(f"prepost must be auto, host or device, got {prepost!r}")
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        dsnet, rsnet, self.meta = build_models(weights)
+        self.trained = bool(self.meta.get("trained"))
+        self.det_size = det_size
+        self.det_threshold = det_threshold
+        self.nms_threshold = nms_threshold
+        self.z = z
+        self.crops = crops
+        self.plate_format = plate_format
+        self.reread = reread
+        from alprd.backends.select import make_backend
+
+        self.backend = make_backend(backend, dsnet, rsnet, device, det_size, threads)
+        if prepost == "auto":
+            prepost = "device" if getattr(self.backend, "cuda", False) else "host"
+        self.path = PATHS[prepost](self.backend, det_size)
+
+    @property
+    def prepost(self) -> str:
+        """The path the steps around the nets run on: "host" or "device"."""
+        return self.path.name
+
+    # ------------------------------------------------------------------ stages
+    def detect(self, frames: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per frame: (corners K×4×2 in frame pixels, confidences K), after NMS."""
+        if not len(frames):
+            return []
+        try:
+            return self._detect([as_bgr(f) for f in frames])
+        finally:
+            self.path.release()          # only recognize() warps them: free the device copies
+
+    def read(self, plates_bgr: Sequence[np.ndarray] | np.ndarray) -> list[tuple[str, tuple[float, ...]]]:
+        """Rectified plate crops (48×144 BGR, a list or an N×48×144×3 uint8 array) → (text,
+        per-char confidences) each."""
+        if not len(plates_bgr):
+            return []
+        batch = plates_bgr if isinstance(plates_bgr, np.ndarray) else np.stack(plates_bgr)
+        return self._decode(self.backend.read_u8(batch))
+
+    def read_at(self, frames: Sequence[np.ndarray], plates: Sequence[tuple[int, np.ndarray]]) -> list[tuple[str, tuple[float, ...]]]:
+        """Plates given by (frame index, 4×2 corners in frame pixels, TL TR BR BL) → (text,
+        per-char confidences) each: warped out of the frames and read as recognize() reads
+        the detector's plates (a doubtful read read again from wider warps, when reread is on)."""
+        frames = [as_bgr(f) for f in frames]
+        self.path.hold(frames)
+        return self._read_at(frames, list(plates))
+
+    # ------------------------------------------------------------------ cascade
+    def recognize(self, frames: Sequence[np.ndarray]) -> list[list[PlateRead]]:
+        frames = [as_bgr(f) for f in frames]
+        if not frames:
+            return []
+        try:
+            detections = self._detect(frames)    # the device path keeps the frames for the warps
+        except BaseException:
+            self.path.release()
+            raise
+        plates = [(i, c) for i, (corners, _) in enumerate(detections) for c in corners]
+        texts = self._read_at(frames, plates)
+        results: list[list[PlateRead]] = [[] for _ in frames]
+        k = 0
+        for i, (corners, confs) in enumerate(detections):
+            for c, conf in zip(corners, confs):
+                text, char_confs = texts[k]
+                jpeg = crop_jpeg(frames[i], c) if self.crops else None
+                results[i].append(PlateRead(as_corners(c), float(conf), text, char_confs, jpeg))
+                k += 1
+        return results
+
+    # ------------------------------------------------------------------ helpers
+    def _detect(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        out = []
+        for corners, scores, lb in self.path.candidates(frames, self.det_threshold, self.z):
+            keep = pp.nms_quads(corners, scores, self.nms_threshold)
+            out.append((lb.to_frame(corners[keep]), scores[keep]))
+        return out
+
+    def _decode(self, logits: np.ndarray) -> list[tuple[str, tuple[float, ...]]]:
+        return pp.read_plates(logits, self.plate_format)
+
+    def _read_at(self, frames, plates) -> list[tuple[str, tuple[float, ...]]]:
+        try:
+            texts = self._read_quads(frames, plates)
+            if self.reread:
+                self._reread(frames, plates, texts)
+            return texts
+        finally:
+            self.path.release()   # free the device copies of the frames
+
+    def _read_quads(self, frames, plates: list[tuple[int, np.ndarray]]) -> list[tuple[str, tuple[float, ...]]]:
+        """(frame index, corners) → reads, in one RSNet call."""
+        if not plates:
+            return []
+        return self._decode(self.path.plate_logits(frames, plates))
+
+    def _reread(self, frames, plates, texts) -> None:
+        """Doubtful reads (in place) → the most confident of them and their wider warps'."""
+        again = rewarp.doubtful(texts)
+        if not again:
+            return
+        m = len(rewarp.MARGINS)
+        more = [(plates[k][0], q) for k in again for q in rewarp.grow(plates[k][1])]
+        reads = self._read_quads(frames, more)
+        for n, k in enumerate(again):
+            texts[k] = rewarp.most_confident([texts[k]] + reads[n * m:(n + 1) * m])
