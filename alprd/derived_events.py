@@ -28,7 +28,7 @@ ALPRD_NAMESPACE = uuid.UUID("6f1d5f3e-4c7a-5b8e-9a51-0d2c6a7e1b90")
 
 LIST_KINDS = ("allow", "deny", "watch")
 TRAVEL = ("in", "out", "unknown")
-VISIT_OUTCOMES = ("exited", "expired", "exit_without_entry")
+VISIT_OUTCOMES = ("exited", "expired", "reentered", "exit_without_entry")
 
 
 class UnknownEventKind(ValueError):
@@ -113,8 +113,9 @@ class VisitEvent(_Derived):
     """A visit opened (``visit.open``) or ended (``visit.closed``, with an outcome).
 
     outcome: ``exited`` (the exit camera read the plate, dwell_s set), ``expired`` (no exit within
-    parking.max_visit_age_s: closed, reported, dwell unknown), ``exit_without_entry`` (an exit of a
-    plate no open visit matched: entered_at and dwell_s are null).
+    parking.max_visit_age_s: closed, reported, dwell unknown), ``reentered`` (the plate entered again
+    while its visit was open: its exit was missed), ``exit_without_entry`` (an exit of a plate no
+    open visit matched: entered_at and dwell_s are null).
     """
 
     kind: str               # visit.open | visit.closed
@@ -131,7 +132,7 @@ class VisitEvent(_Derived):
     exit_event_id: str | None = None
     dwell_s: float | None = None
     distance: float | None = None   # between the entry and the exit reads
-    outcome: str | None = None      # visit.closed only: exited | expired | exit_without_entry
+    outcome: str | None = None      # visit.closed only: see VISIT_OUTCOMES
     event_id: str = ""
     schema_version: int = DERIVED_SCHEMA_VERSION
 

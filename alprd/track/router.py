@@ -14,10 +14,12 @@ from alprd.track.tracker import Tracker
 
 
 class TrackRouter:
-    def __init__(self, camera_ids: list[str], cfg: TrackingConfig, crops: CropStore | None = None) -> None:
+    def __init__(self, camera_ids: list[str], cfg: TrackingConfig, crops: CropStore | None = None,
+                 inward: dict[str, tuple[float, float]] | None = None) -> None:
         self.cfg = cfg
         self.crops = crops
-        self.trackers = {cid: Tracker(cid, cfg, id_start=1) for cid in camera_ids}
+        self.inward = dict(inward or {})  # camera -> its unit "in" vector (events' travel)
+        self.trackers = {cid: Tracker(cid, cfg, id_start=1, inward=self.inward.get(cid)) for cid in camera_ids}
 
     @property
     def open_tracks(self) -> int:
@@ -43,7 +45,7 @@ class TrackRouter:
     def add_camera(self, camera_id: str) -> None:
         """A camera added by a configuration reload: a fresh tracker (track ids from 1)."""
         if camera_id not in self.trackers:
-            self.trackers[camera_id] = Tracker(camera_id, self.cfg, id_start=1)
+            self.trackers[camera_id] = Tracker(camera_id, self.cfg, id_start=1, inward=self.inward.get(camera_id))
 
     def remove_camera(self, camera_id: str) -> list[PlateEvent]:
         """A camera removed by a reload: its open tracks become final events, its tracker goes.

@@ -15,6 +15,10 @@ Box = tuple[float, float, float, float]
 
 # How fast the velocity estimate follows new motion (exponential smoothing factor).
 _VELOCITY_ALPHA = 0.5
+# A young track's direction is where its velocity would take it in this long (Track.motion).
+MOTION_HORIZON_S = 0.5
+# Motion within ~60 degrees of the camera's "in" direction (or its opposite) counts as in (out).
+TRAVEL_MIN_COS = 0.5
 
 
 def _centre(box: Box) -> tuple[float, float]:
@@ -99,15 +103,43 @@ class Track:
         """Stayed within stationary_px of one spot for parked_after_s (it may have driven in first)."""
         return self.longest_still_s >= parked_after_s
 
-    def direction(self) -> str:
-        """Image motion from first to last centre: right/left/down/up by the larger axis."""
+    def motion(self) -> tuple[float, float] | None:
+        """How the plate moves in the image, or None when it stands still.
+
+        The displacement from the first to the last centre once it reaches stationary_px; before
+        that (a young track: a preview comes at min_hits reads, a frame or two after the first),
+        the smoothed velocity over MOTION_HORIZON_S, so a moving plate is not called stationary
+        just because it has not yet had time to move far. Still = neither reaches stationary_px.
+        """
         (x0, y0), (x1, y1) = _centre(self.first_box), _centre(self.last_box)
         dx, dy = x1 - x0, y1 - y0
-        if math.hypot(dx, dy) < self.stationary_px:
+        if math.hypot(dx, dy) >= self.stationary_px:
+            return dx, dy
+        vx, vy = self.velocity[0] * MOTION_HORIZON_S, self.velocity[1] * MOTION_HORIZON_S
+        if self.hits > 1 and math.hypot(vx, vy) >= max(self.stationary_px, 1e-9):
+            return vx, vy
+        return None
+
+    def direction(self) -> str:
+        """Image motion (motion()): right/left/down/up by the larger axis, or stationary."""
+        m = self.motion()
+        if m is None:
             return "stationary"
+        dx, dy = m
         if abs(dx) >= abs(dy):
             return "right" if dx > 0 else "left"
         return "down" if dy > 0 else "up"
+
+    def travel(self, inward: tuple[float, float] | None) -> str:
+        """in / out against the camera's unit "in" vector, unknown when there is none, the plate
+        stands still, or it moves mostly across that direction (|cos| < TRAVEL_MIN_COS)."""
+        m = self.motion()
+        if inward is None or m is None:
+            return "unknown"
+        cos = (m[0] * inward[0] + m[1] * inward[1]) / (math.hypot(*m) * math.hypot(*inward))
+        if abs(cos) < TRAVEL_MIN_COS:
+            return "unknown"
+        return "in" if cos > 0 else "out"
 
     @property
     def first_size(self) -> tuple[float, float]:

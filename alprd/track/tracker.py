@@ -39,9 +39,11 @@ TEXT_MATCH_MIN = 6
 class Tracker:
     """Tracks the plates of one camera. Not thread-safe; one per camera in the main process."""
 
-    def __init__(self, camera_id: str, cfg: TrackingConfig, id_start: int = 1) -> None:
+    def __init__(self, camera_id: str, cfg: TrackingConfig, id_start: int = 1,
+                 inward: tuple[float, float] | None = None) -> None:
         self.camera_id = camera_id
         self.cfg = cfg
+        self.inward = inward  # the camera's "in" direction in the image (events' travel), if any
         self.next_id = id_start
         self._tracks: dict[int, Track] = {}
         self._clock: float | None = None  # latest frame timestamp seen
@@ -186,6 +188,7 @@ class Tracker:
             reads=t.hits,
             alternatives=tuple(Alternative(c.plate, round(c.score, 4)) for c in vote.alternatives),
             direction=t.direction(),
+            travel=t.travel(self.inward),
             parked=t.is_parked(self.cfg.parked_after_s),
             corners=best.corners if best is not None else None,
         )

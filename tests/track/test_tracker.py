@@ -253,3 +253,25 @@ def test_text_alone_never_joins_fragments_or_a_track_already_matched():
     # short fragment far away is not joined by text
     tr.update(frame(0.2, read(110, 400), read(1500, 400), read(900, 900, text="ABC12")))
     assert tr.open_tracks == 3
+
+
+def test_preview_of_a_moving_plate_says_its_direction_not_stationary():
+    """Issue 19: the preview comes at the second read (min_hits 2), when the plate has moved one
+    frame's worth (10 px at 100 px/s and 10 fps), under stationary_px; the old direction() looked
+    only at that displacement and called every preview `stationary`."""
+    tr = Tracker("cam1", CFG)
+    evs = run(tr, [frame(i * 0.1, read(100 + 10 * i, 400)) for i in range(3)])
+    [preview] = previews(evs)
+    assert preview.direction == "right"
+    tr = Tracker("cam1", CFG)  # a plate that really stands still is still stationary
+    evs = run(tr, [frame(i * 0.1, read(100 + (i % 2), 400)) for i in range(3)])
+    assert previews(evs)[0].direction == "stationary"
+
+
+@pytest.mark.parametrize("inward,dx,expected", [
+    ((1.0, 0.0), 30, "in"), ((1.0, 0.0), -30, "out"), ((0.0, 1.0), 30, "unknown"), (None, 30, "unknown"),
+])
+def test_travel_against_the_cameras_in_direction(inward, dx, expected):
+    tr = Tracker("cam1", CFG, inward=inward)
+    evs = run(tr, [frame(i * 0.1, read(800 + dx * i, 500)) for i in range(10)]) + tr.flush()
+    assert {e.travel for e in evs} == {expected}
