@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
+from alprd.parking.config import CameraParking, ParkingConfig
 
 
 class ConfigError(Exception):
@@ -41,6 +42,7 @@ class CameraConfig(_Model):
     roi: Rect | None = None
     polygon: list[tuple[float, float]] | None = None
     enabled: bool = True
+    parking: CameraParking | None = None  # role in a car park and which way is "in" (docs/parking.md)
 
     @field_validator("polygon")
     @classmethod
@@ -165,6 +167,7 @@ class AppConfig(_Model):
     sinks: SinksConfig = SinksConfig()
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
+    parking: ParkingConfig = ParkingConfig()
 
     @field_validator("cameras")
     @classmethod
