@@ -85,6 +85,7 @@ plate_events = sa.Table(
     sa.Column("crop_path", sa.Text, nullable=True),
     sa.Column("corners", sa.JSON, nullable=True),
     sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("travel", sa.String(8), nullable=False, server_default="unknown"),  # 0002
     sa.Index("ix_plate_events_plate", "plate"),
     sa.Index("ix_plate_events_camera_id_last_seen", "camera_id", "last_seen"),
     sa.Index("ix_plate_events_last_seen", "last_seen"),
@@ -106,6 +107,79 @@ plate_reads = sa.Table(
     sa.Column("corners", sa.JSON, nullable=True),
     sa.Index("ix_plate_reads_camera_id_track_id", "camera_id", "track_id"),
     sa.Index("ix_plate_reads_seen_at", "seen_at"),
+)
+
+
+# --- parking (revision 0002; docs/parking.md) ------------------------------------------------------
+# Plate lists are edited by `alprd plates` and read by the daemon (alprd.parking.lists); every
+# change bumps its list's updated_at, which is what the daemon's cheap refresh check compares.
+plate_lists = sa.Table(
+    "plate_lists", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("max_distance", sa.Float, nullable=False),
+    sa.Column("cameras", sa.JSON, nullable=True),  # list of camera ids; null = every camera
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("updated_at", UtcDateTime(), nullable=False),
+    sa.CheckConstraint("kind IN ('allow', 'deny', 'watch')", name="ck_plate_lists_kind"),
+)
+
+plate_list_entries = sa.Table(
+    "plate_list_entries", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("list_id", sa.Integer, sa.ForeignKey("plate_lists.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("plate", plate_type(), nullable=False),
+    sa.Column("label", sa.String(255), nullable=True),
+    sa.Column("valid_from", UtcDateTime(), nullable=True),
+    sa.Column("valid_until", UtcDateTime(), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.UniqueConstraint("list_id", "plate"),
+)
+
+# One row per plate.match event (PlateMatch.to_dict minus kind/schema_version).
+plate_matches = sa.Table(
+    "plate_matches", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", EventId, nullable=False, unique=True),
+    sa.Column("camera_id", sa.String(64), nullable=False),
+    sa.Column("track_id", sa.Integer, nullable=False),
+    sa.Column("read", plate_type(), nullable=False),
+    sa.Column("list_name", sa.String(64), nullable=False),
+    sa.Column("list_kind", sa.String(8), nullable=False),
+    sa.Column("entry_plate", plate_type(), nullable=False),
+    sa.Column("entry_label", sa.String(255), nullable=True),
+    sa.Column("distance", sa.Float, nullable=False),
+    sa.Column("source_kind", sa.String(16), nullable=False),
+    sa.Column("source_event_id", sa.String(36), nullable=False),
+    sa.Column("seen_at", UtcDateTime(), nullable=False),
+    sa.Column("travel", sa.String(8), nullable=False),
+    sa.Index("ix_plate_matches_seen_at", "seen_at"),
+    sa.Index("ix_plate_matches_list_name_seen_at", "list_name", "seen_at"),
+)
+
+# One row per visit: visit.open inserts it (status open), visit.closed fills the exit and closes it.
+visits = sa.Table(
+    "visits", metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("visit_id", EventId, nullable=False, unique=True),
+    sa.Column("site", sa.String(64), nullable=False),
+    sa.Column("plate", plate_type(), nullable=False),
+    sa.Column("status", sa.String(8), nullable=False),  # open | closed
+    sa.Column("entered_at", UtcDateTime(), nullable=True),
+    sa.Column("entry_camera", sa.String(64), nullable=True),
+    sa.Column("entry_event_id", sa.String(36), nullable=True),
+    sa.Column("exit_plate", plate_type(), nullable=True),
+    sa.Column("exited_at", UtcDateTime(), nullable=True),
+    sa.Column("exit_camera", sa.String(64), nullable=True),
+    sa.Column("exit_event_id", sa.String(36), nullable=True),
+    sa.Column("dwell_s", sa.Float, nullable=True),
+    sa.Column("distance", sa.Float, nullable=True),
+    sa.Column("outcome", sa.String(24), nullable=True),
+    sa.Index("ix_visits_site_status", "site", "status"),
+    sa.Index("ix_visits_plate", "plate"),
+    sa.Index("ix_visits_entered_at", "entered_at"),
 )
 
 
