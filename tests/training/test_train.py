@@ -28,16 +28,19 @@ def _loss(trainer, batch):
 
 
 def test_tiny_run_lowers_detection_loss(tmp_path):
-    tr = Trainer(_cfg(steps=6, val_every=100, ckpt_every=100), tmp_path / "run", "cpu", resume=False)
+    # 20 steps, not 6: after 6 the loss on this batch is still noisy (ratio 0.3-0.94 across seeds
+    # and OpenCV versions, whose Hershey text spacing changes the toy plates by a pixel), so the
+    # bar measured luck; after 20 it is 0.24-0.52 for every seed and version tried.
+    tr = Trainer(_cfg(steps=20, val_every=100, ckpt_every=100), tmp_path / "run", "cpu", resume=False)
     batch = _fixed_batch(tr)
     before = _loss(tr, batch)
     res = tr.fit()
-    assert res["status"] == "finished" and res["step"] == 6
+    assert res["status"] == "finished" and res["step"] == 20
     assert _loss(tr, batch) < 0.8 * before
     out = tmp_path / "run"
     assert (out / "last.pt").exists() and (out / "metrics.jsonl").exists()
     ck = load_checkpoint(out / "best.pt")             # shipped weights format, with meta
-    assert ck["meta"]["steps"] == 6 and "val/mean_gauss" in ck["meta"]["val"]
+    assert ck["meta"]["steps"] == 20 and "val/mean_gauss" in ck["meta"]["val"]
 
 
 @pytest.mark.parametrize("stage", ["det", "rec"])
