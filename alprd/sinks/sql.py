@@ -1,23 +1,18 @@
-"""SQL sink: plate.final events into `plate_events` (SQLite or PostgreSQL), through the spool.
+"""SQL sink: plate.final events into `plate_events` (SQLite or PostgreSQL), a durable sink.
 
-publish() appends the event to the on-disk spool (fsync'd) and returns; one writer thread reads the
-spool in order, inserts batches in one transaction each, and acks the spool only after COMMIT.
-If the database is down, locked or mid-restart, the batch stays put and is retried with backoff,
-so events pile up on disk, not in memory, and are written in order when it returns. Inserts are
-ON CONFLICT (event_id) DO NOTHING, which makes every replay (crash between COMMIT and ack, kill -9
-mid-batch) harmless. Previews are not stored in plate_events; with `store_reads` every event
-(previews too) also goes to `plate_reads`. A record the database rejects for its content
-(constraint, bad value) is moved to `rejected.jsonl` in the spool directory so it cannot block
-the queue; anything else is treated as "database unavailable" and retried.
+The spool, batching, back-off and poison handling are alprd.sinks.durable's; this module is the
+SQL: one batch is one transaction of inserts ON CONFLICT (event_id) DO NOTHING, which makes every
+replay (crash between COMMIT and ack, kill -9 mid-batch) harmless. Previews are not stored in
+plate_events; with `store_reads` every event (previews too) also goes to `plate_reads`. A record
+that does not parse, or that the database refuses for its content (constraint, bad value), is
+poison (set aside in rejected.jsonl); any other database error means "unavailable, retry".
 """
 from __future__ import annotations
 
-import json
 import logging
 import socket
-import threading
-import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +24,7 @@ from alprd.config import AppConfig, SqlSinkConfig
 from alprd.events import PlateEvent
 from alprd.sinks import schema
 from alprd.sinks.db_url import make_engine, mask_url, redact, url_from_config
-from alprd.sinks.spool import Spool, SpoolError
+from alprd.sinks.durable import DurableSettings, DurableSink, RecordError, Rejected, TargetUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +35,8 @@ def _is_poison(exc: Exception) -> bool:
     if isinstance(exc, (sa.exc.IntegrityError, sa.exc.DataError)):
         return True
     return isinstance(exc, sa.exc.StatementError) and not isinstance(exc, sa.exc.DBAPIError)
+
+
 _ROWS_PER_STATEMENT = 200  # 15 columns each: well under SQLite's bound-variable limit
 
 
@@ -121,267 +118,58 @@ def purge(engine: Engine, older_than: datetime | timedelta, crop_root: str | Pat
     return total
 
 
-class SqlSink:
-    """The Sink for SQL databases. Construct, publish() from any thread, flush(), close()."""
+class SqlTarget:
+    """The durable sink's target: one batch of spooled events is one transaction."""
 
-    name = "sql"
-    durable = True  # publish() returns once the event is in the spool: the fan-out lets it go first
-    purge_every_s = 3600.0  # with retention_days: how often the writer purges when idle
-
-    def __init__(self, cfg: SqlSinkConfig, spool_dir: str | Path, *, engine: Engine | None = None,
-                 crop_root: str | Path | None = None, fsync: bool = True,
-                 schema_checked: bool = False) -> None:
-        self.cfg = cfg
-        self.engine = engine or make_engine(url_from_config(cfg), busy_timeout_s=cfg.busy_timeout_s)
+    def __init__(self, engine: Engine, *, store_reads: bool = False, schema_checked: bool = False,
+                 crop_root: str | Path | None = None, retention_days: float | None = None,
+                 purge_every_s: float = 3600.0) -> None:
+        self.engine = engine
+        self.where = f"database {mask_url(engine.url)}"
+        self.store_reads = store_reads
         self.crop_root = crop_root
-        self.spool = Spool(spool_dir, fsync=fsync)
+        self.retention_days = retention_days
+        self.purge_every_s = purge_every_s
         self.written = 0      # rows committed to plate_events by this process
-        self.rejected = 0     # records moved to rejected.jsonl
-        self.dropped = 0      # events that could not even be spooled (disk full...)
-        self.available = True
-        self._cv = threading.Condition()
-        self._stopping = False
-        self._flush_wanted = False
-        self._failures = 0  # failed write attempts (flush() gives up after one of its own)
-        self._schema_ok = schema_checked  # else the writer applies prepare_database() first
+        self._schema_ok = schema_checked  # else the first write applies prepare_database()
         self._cameras: set[str] = set()
         self._host = socket.gethostname()
-        self._next_purge = 0.0
-        self._spool_failing = False
-        # since when events wait in the spool (for the lag metric); None while caught up
-        self._behind_since: float | None = None
-        pending = self.spool.pending_bytes()
-        if pending:
-            self._behind_since = time.monotonic()
-        if pending:
-            log.info("SQL sink: replaying %d spooled bytes from %s", pending, self.spool.dir)
-        self._thread = threading.Thread(target=self._run, name="sql-sink", daemon=True)
-        self._thread.start()
 
-    @classmethod
-    def from_app_config(cls, app: AppConfig) -> "SqlSink":
-        """What the daemon calls: resolve the URL, apply the start-up schema policy, start.
+    def _clean(self, exc: BaseException) -> str:
+        """First line of the driver's message, the password masked."""
+        text = redact(str(getattr(exc, "orig", None) or exc).strip().split("\n")[0], self.engine.url)
+        return text if isinstance(exc, _BadRecord) else f"{type(exc).__name__}: {text}"
 
-        Raises schema.SchemaError (message names `alprd db upgrade`) on an out-of-date schema and
-        DbUrlError on a bad URL/password source; an unreachable server is not an error (spool).
-        """
-        cfg = app.sinks.sql
-        engine = make_engine(url_from_config(cfg), busy_timeout_s=cfg.busy_timeout_s)
-        state = schema.prepare_database(engine)
-        if state == "unavailable":
-            log.warning("SQL sink: database %s unreachable at start; events will be spooled",
-                        mask_url(engine.url))
-        elif state == "created":
-            log.info("SQL sink: created the schema in %s", mask_url(engine.url))
-        spool_dir = cfg.spool_dir or app.state_path("spool", "sql")
-        return cls(cfg, spool_dir, engine=engine, crop_root=app.state_path(),
-                   schema_checked=state != "unavailable")
-
-    # --- Sink protocol -------------------------------------------------------------------------
-    def publish(self, event: PlateEvent) -> None:
-        if event.kind != "plate.final" and not self.cfg.store_reads:
-            return
-        caught_up = not self.pending()
-        try:
-            if not caught_up and self._spool_full():
-                raise SpoolError(f"the spool holds more than sinks.sql.spool_max_mb = {self.cfg.spool_max_mb:g} MB "
-                                 "that the database has not taken")
-            self.spool.append([event.to_json()])
-        except (OSError, SpoolError) as exc:
-            self.dropped += 1
-            if not self._spool_failing:
-                log.error("SQL sink: cannot spool events (%s); dropping them until it recovers", exc)
-                self._spool_failing = True
-            return
-        if self._spool_failing:
-            log.info("SQL sink: spooling works again (%d events dropped)", self.dropped)
-            self._spool_failing = False
-        if caught_up or self._behind_since is None:
-            self._behind_since = time.monotonic()
-        with self._cv:
-            self._cv.notify_all()
-
-    def _spool_full(self) -> bool:
-        """Over spool_max_mb (only asked while the database is behind: it stats the segments)."""
-        cap = self.cfg.spool_max_mb
-        return cap is not None and self.spool.pending_bytes() > cap * 1e6
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything published so far is committed; False if the timeout passed, or
-        as soon as the writer, woken from its back-off to try once more, failed again: while the
-        database is down, waiting only delays a stop (the events are safe in the spool)."""
-        target = self.spool.end
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cv:
-            failures = self._failures
-            self._flush_wanted = True
-            self._cv.notify_all()
-            while self.spool.acked < target and self._thread.is_alive():
-                if self._failures > failures:
-                    break
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    break
-                self._cv.wait(left if left is not None else 1.0)
-            self._flush_wanted = False
-            return self.spool.acked >= target
-
-    def close(self, timeout: float = 5.0) -> None:
-        """Flush for up to `timeout`, then stop; whatever is left stays spooled for next start."""
-        if self._thread.is_alive():
-            self.flush(timeout)
-            with self._cv:
-                self._stopping = True
-                self._cv.notify_all()
-            self._thread.join(timeout + self.cfg.busy_timeout_s + 5)
-        if self.pending():
-            log.warning("SQL sink: the database is unavailable; %d bytes of events stay spooled in %s "
-                        "and are written at the next start", self.spool.pending_bytes(), self.spool.dir)
-        self.spool.close()
-        self.engine.dispose()
-
-    def purge(self, older_than: datetime | timedelta) -> int:
-        return purge(self.engine, older_than, self.crop_root)
-
-    def pending(self) -> bool:
-        return self.spool.acked < self.spool.end
-
-    def metrics(self) -> dict:
-        """Figures for the fan-out's status (stats.json, Prometheus): the spool's backlog."""
-        behind = self._behind_since
-        pending = self.pending()
-        return {"spool_bytes": self.spool.pending_bytes(), "available": int(self.available),
-                "written": self.written, "rejected": self.rejected, "spool_dropped": self.dropped,
-                "lag_s": (time.monotonic() - behind) if pending and behind is not None else 0.0}
-
-    # --- writer thread -------------------------------------------------------------------------
-    def _wait(self, seconds: float, until=lambda: False) -> None:
-        deadline = time.monotonic() + seconds
-        with self._cv:
-            while not (self._stopping or until()):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return
-                self._cv.wait(left)
-
-    def _next_batch(self, cursor):
-        """Records after cursor: as soon as batch_size are there, else after flush_interval_s."""
-        self._maybe_purge()  # outside the lock: publish() must never wait for the database
-        while self.spool.end <= cursor:
-            with self._cv:
-                if self._stopping:
-                    return None
-                if self.spool.end <= cursor:
-                    self._cv.wait(self._idle_wait())
-            self._maybe_purge()
-        mark = self.spool.appended_records
-        lines, pos = self.spool.read(cursor, self.cfg.batch_size)
-        missing = self.cfg.batch_size - len(lines)
-        if missing > 0 and not self._flush_wanted:
-            self._wait(self.cfg.flush_interval_s, lambda: self._flush_wanted
-                       or self.spool.appended_records - mark >= missing)
-            lines, pos = self.spool.read(cursor, self.cfg.batch_size)
-        return lines, pos
-
-    def _idle_wait(self) -> float:
-        if self.cfg.retention_days is None:
-            return 60.0
-        return max(0.1, min(60.0, self._next_purge - time.monotonic()))
-
-    def _maybe_purge(self) -> None:
-        if self.cfg.retention_days is None or time.monotonic() < self._next_purge:
-            return
-        self._next_purge = time.monotonic() + self.purge_every_s
-        try:
-            n = self.purge(timedelta(days=self.cfg.retention_days))
-            if n:
-                log.info("SQL sink: purged %d rows older than %g days", n, self.cfg.retention_days)
-        except Exception as exc:  # retention is best effort; the next hour retries
-            log.warning("SQL sink: purge failed: %s", redact(str(exc), self.engine.url))
-
-    def _run(self) -> None:
-        cursor = self.spool.acked
-        batch = None
-        backoff = 0.25
-        while True:
-            if batch is None:
-                batch = self._next_batch(cursor)
-                if batch is None:
-                    return
-            lines, end = batch
+    def write(self, records: Sequence[str]) -> list[Rejected]:
+        rejected: list[Rejected] = []
+        items = []
+        for line in records:
+            try:
+                ev = PlateEvent.from_json(line)
+                items.append((ev,) + event_rows(ev, self.store_reads))
+            except Exception as exc:  # noqa: BLE001 - whatever this line does wrong, it is its own fault
+                rejected.append(Rejected(line, self._clean(exc)))
+        if items:
             try:
                 self._ensure_schema()
-                self._write(lines)
-            except Exception as exc:  # noqa: BLE001 - anything not poison means "retry later"
-                self._set_available(False, exc)
-                with self._cv:
-                    self._failures += 1
-                    self._cv.notify_all()
-                if self._stopping:
-                    return
-                self._wait(backoff, lambda: self._flush_wanted)  # a flush asks for a try now
-                backoff = min(backoff * 2, self.cfg.retry_max_s)
-                continue
-            self.spool.ack(end)
-            if not self.pending():
-                self._behind_since = None
-            cursor, batch, backoff = end, None, 0.25
-            self._set_available(True)
-            with self._cv:
-                self._cv.notify_all()
-
-    def _set_available(self, ok: bool, exc: Exception | None = None) -> None:
-        if ok and not self.available:
-            log.info("SQL sink: database %s is back; writing spooled events",
-                     mask_url(self.engine.url))
-        elif not ok:
-            msg = redact(str(getattr(exc, "orig", None) or exc).strip().split("\n")[0], self.engine.url)
-            if self.available:
-                log.warning("SQL sink: cannot write to %s (%s: %s); spooling to %s and retrying",
-                            mask_url(self.engine.url), type(exc).__name__, msg, self.spool.dir)
-            else:
-                log.debug("SQL sink: still failing: %s", msg)
-        self.available = ok
+                self._commit(items)
+            except (sa.exc.SQLAlchemyError, schema.SchemaError, schema.DatabaseUnavailable, OSError) as exc:
+                if _is_poison(exc):
+                    raise RecordError(self._clean(exc)) from exc
+                raise TargetUnavailable(self._clean(exc)) from exc
+        return rejected
 
     def _ensure_schema(self) -> None:
         if not self._schema_ok:
-            state = schema.prepare_database(self.engine)
-            if state == "unavailable":
+            if schema.prepare_database(self.engine) == "unavailable":
                 raise schema.DatabaseUnavailable("database unreachable")
             self._schema_ok = True
 
-    def _parse(self, lines: list[str]) -> list[tuple[str, PlateEvent, dict | None, dict | None]]:
-        out = []
-        for line in lines:
-            try:
-                ev = PlateEvent.from_json(line)
-                out.append((line, ev) + event_rows(ev, self.cfg.store_reads))
-            except (ValueError, TypeError, KeyError, _BadRecord) as exc:
-                self._reject(line, exc)
-        return out
-
-    def _write(self, lines: list[str]) -> None:
-        items = self._parse(lines)
-        if not items:
-            return
-        try:
-            self._commit(items)
-        except Exception as exc:
-            if not _is_poison(exc):
-                raise
-            for item in items:  # find the bad ones; each good one commits on its own
-                try:
-                    self._commit([item])
-                except Exception as exc1:
-                    if not _is_poison(exc1):
-                        raise
-                    self._reject(item[0], exc1)
-
     def _commit(self, items) -> None:
         """One transaction; caches (known cameras, counters) change only once it committed."""
-        new = sorted({ev.camera_id for _, ev, _, _ in items} - self._cameras)
-        finals = [f for _, _, f, _ in items if f is not None]
-        reads = [r for _, _, _, r in items if r is not None]
+        new = sorted({ev.camera_id for ev, _, _ in items} - self._cameras)
+        finals = [f for _, f, _ in items if f is not None]
+        reads = [r for _, _, r in items if r is not None]
         inserted = 0
         with self.engine.begin() as conn:
             dialect = conn.dialect.name
@@ -409,9 +197,70 @@ class SqlSink:
                 log.warning("SQL sink: camera id %r is also used by host %r; camera ids must be "
                             "unique across hosts sharing a database", row.camera_id, row.host)
 
-    def _reject(self, line: str, exc: Exception) -> None:
-        self.rejected += 1
-        reason = redact(str(getattr(exc, "orig", None) or exc).split("\n")[0], self.engine.url)
-        log.error("SQL sink: rejected a record (%s); kept in %s/rejected.jsonl", reason, self.spool.dir)
-        with open(self.spool.dir / "rejected.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps({"error": reason, "record": line}, ensure_ascii=False) + "\n")
+    def idle(self) -> float:
+        """With retention_days: purge old rows (best effort; the next round retries)."""
+        if self.retention_days is None:
+            return 60.0
+        try:
+            n = purge(self.engine, timedelta(days=self.retention_days), self.crop_root)
+            if n:
+                log.info("SQL sink: purged %d rows older than %g days", n, self.retention_days)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("SQL sink: purge failed: %s", redact(str(exc), self.engine.url))
+        return self.purge_every_s
+
+    def metrics(self) -> dict:
+        return {"written": self.written}
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class SqlSink(DurableSink):
+    """The Sink for SQL databases: construct, publish() from any thread, flush(), close()."""
+
+    purge_every_s = 3600.0  # with retention_days: how often the writer purges when idle
+
+    def __init__(self, cfg: SqlSinkConfig, spool_dir: str | Path, *, engine: Engine | None = None,
+                 crop_root: str | Path | None = None, fsync: bool = True,
+                 schema_checked: bool = False) -> None:
+        self.cfg = cfg
+        self.crop_root = crop_root
+        target = SqlTarget(engine or make_engine(url_from_config(cfg), busy_timeout_s=cfg.busy_timeout_s),
+                           store_reads=cfg.store_reads, schema_checked=schema_checked,
+                           crop_root=crop_root, retention_days=cfg.retention_days,
+                           purge_every_s=type(self).purge_every_s)
+        super().__init__("sql", target, spool_dir,
+                         DurableSettings.of(cfg, fsync=fsync, stop_grace_s=cfg.busy_timeout_s + 5),
+                         label="SQL sink", log=log,
+                         accepts=lambda ev: ev.kind == "plate.final" or cfg.store_reads)
+
+    @classmethod
+    def from_app_config(cls, app: AppConfig) -> "SqlSink":
+        """What the daemon calls: resolve the URL, apply the start-up schema policy, start.
+
+        Raises schema.SchemaError (message names `alprd db upgrade`) on an out-of-date schema and
+        DbUrlError on a bad URL/password source; an unreachable server is not an error (spool).
+        """
+        cfg = app.sinks.sql
+        engine = make_engine(url_from_config(cfg), busy_timeout_s=cfg.busy_timeout_s)
+        state = schema.prepare_database(engine)
+        if state == "unavailable":
+            log.warning("SQL sink: database %s unreachable at start; events will be spooled",
+                        mask_url(engine.url))
+        elif state == "created":
+            log.info("SQL sink: created the schema in %s", mask_url(engine.url))
+        spool_dir = cfg.spool_dir or app.state_path("spool", "sql")
+        return cls(cfg, spool_dir, engine=engine, crop_root=app.state_path(),
+                   schema_checked=state != "unavailable")
+
+    @property
+    def engine(self) -> Engine:
+        return self.target.engine
+
+    @property
+    def written(self) -> int:
+        return self.target.written
+
+    def purge(self, older_than: datetime | timedelta) -> int:
+        return purge(self.engine, older_than, self.crop_root)
