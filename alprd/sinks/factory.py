@@ -47,6 +47,14 @@ def build_sinks(cfg: AppConfig, *, stdout_file=None) -> list[Sink]:
             sinks.append(_optional("sql", "SqlSink", lambda cls: cls.from_app_config(cfg)))
         if s.bus.enabled:
             sinks.append(_optional("bus", "BusSink", lambda cls: cls(s.bus)))
+        for i, target in enumerate(s.webhooks):
+            sinks.append(_delivery(f"sinks.webhooks.{i} ({target.name})", "webhook", "WebhookSink",
+                                   lambda cls, t=target: cls(t, delivery_spool(cfg, t, f"webhook-{t.name}"),
+                                                             crop_roots=[cfg.state_path()])))
+        if s.mqtt.enabled:
+            cams = [c.id for c in cfg.cameras if c.enabled]
+            sinks.append(_delivery("sinks.mqtt", "mqtt", "MqttSink",
+                                   lambda cls: cls(s.mqtt, delivery_spool(cfg, s.mqtt, "mqtt"), cameras=cams)))
     except BaseException:
         for sink in sinks:
             try:
@@ -55,6 +63,20 @@ def build_sinks(cfg: AppConfig, *, stdout_file=None) -> list[Sink]:
                 log.debug("closing %s after a failed start", getattr(sink, "name", sink), exc_info=True)
         raise
     return [x for x in sinks if x is not None]
+
+
+def delivery_spool(cfg: AppConfig, sink_cfg, default: str) -> Path:
+    """A delivery sink's spool: its spool_dir, else <state_dir>/spool/<default>."""
+    return Path(sink_cfg.spool_dir) if sink_cfg.spool_dir else cfg.state_path("spool", default)
+
+
+def _delivery(key: str, module: str, cls_name: str, make):
+    """Webhook and MQTT sinks: a missing secret, a spool in use... is one line naming the key."""
+    mod = importlib.import_module(f"alprd.sinks.{module}")
+    try:
+        return make(getattr(mod, cls_name))
+    except Exception as exc:  # noqa: BLE001 - SecretError, SpoolError, OSError, a bad TLS file
+        raise SinkStartError(f"{key}: {exc}") from exc
 
 
 def _optional(module: str, cls_name: str, make):
