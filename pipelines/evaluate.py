@@ -1,14 +1,13 @@
-"""Evaluation through the serving path (alprd.model.recognizer.Recognizer).
+"""Evaluation through the serving path (alprd.model.recognizer.Recognizer): the command line.
 
     python -m pipelines.evaluate [--weights W] [--sets ccpd_holdout,ccpd_green_holdout,crops_holdout]
                                  [--json] [--limit N] [--device cpu] [--threads 2]
 
-The paper's rule: an image is correct only if a detection's bounding rectangle has IoU ≥ 0.5 with
-the GT plate's bounding rectangle AND all its characters are right (with several plates in an
-image, every one of them). Reported per set: end-to-end accuracy, detection precision / recall / F1,
-recognition accuracy on the correctly detected plates, per-character accuracy (edit-distance
-aligned), accuracy by plate kind (blue 7 / green 8 characters), province character vs the rest, the
-top character confusions, and the time per image. Crop sets run RSNet alone (exact reads).
+Reported per set: end-to-end accuracy, detection precision / recall / F1, recognition accuracy on
+the correctly detected plates, per-character accuracy (edit-distance aligned), accuracy by plate
+kind (blue 7 / green 8 characters), province character vs the rest, the top character confusions,
+and the time per image. The parts: pipelines.evaluation.metrics (the paper's rule and the scoring
+loops), .sets (the set registry: a new set is one registration), .report (the tables).
 
 `holdout` sets are for the final report only; training validates on dev slices (pipelines.train).
 """
@@ -17,439 +16,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from alprd.model.defaults import DET_THRESHOLD
-
-IOU_MATCH = 0.5
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One evaluation image: full-resolution BGR frame, GT quads (K×4×2 frame px), GT texts."""
-
-    name: str
-    image: np.ndarray
-    corners: np.ndarray
-    texts: tuple[str, ...]
-
-
-# ---------------------------------------------------------------- pure metric helpers
-
-def rect_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of the axis-aligned bounding rectangles of two quads (4×2)."""
-    ax0, ay0 = a.min(0)
-    ax1, ay1 = a.max(0)
-    bx0, by0 = b.min(0)
-    bx1, by1 = b.max(0)
-    iw, ih = max(0.0, min(ax1, bx1) - max(ax0, bx0)), max(0.0, min(ay1, by1) - max(ay0, by0))
-    inter = iw * ih
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
-def match(gt: np.ndarray, det: np.ndarray, scores: np.ndarray | None = None) -> list[int]:
-    """Greedy one-to-one matching (highest IoU first): for each GT quad, the matched detection's
-    index or -1."""
-    pairs = sorted(((rect_iou(g, d), i, j) for i, g in enumerate(gt) for j, d in enumerate(det)), reverse=True)
-    out, used = [-1] * len(gt), set()
-    for iou, i, j in pairs:
-        if iou < IOU_MATCH:
-            break
-        if out[i] < 0 and j not in used:
-            out[i] = j
-            used.add(j)
-    return out
-
-
-def align(gt: str, pred: str) -> list[tuple[str, str]]:
-    """Levenshtein alignment → (gt char or '', pred char or '') pairs; '' marks a gap."""
-    n, m = len(gt), len(pred)
-    d = np.zeros((n + 1, m + 1), np.int32)
-    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (gt[i - 1] != pred[j - 1]))
-    pairs, i, j = [], n, m
-    while i or j:
-        if i and j and d[i, j] == d[i - 1, j - 1] + (gt[i - 1] != pred[j - 1]):
-            pairs.append((gt[i - 1], pred[j - 1]))
-            i, j = i - 1, j - 1
-        elif i and d[i, j] == d[i - 1, j] + 1:
-            pairs.append((gt[i - 1], ""))
-            i -= 1
-        else:
-            pairs.append(("", pred[j - 1]))
-            j -= 1
-    return pairs[::-1]
-
-
-class TextStats:
-    """Accumulates reads of GT texts: exact, per character, province vs rest, kind, confusions."""
-
-    def __init__(self):
-        self.n = self.exact = 0
-        self.chars = self.char_ok = 0
-        self.prov = self.prov_ok = self.rest = self.rest_ok = 0
-        self.kind = {"blue7": [0, 0], "green8": [0, 0]}
-        self.confusions: Counter = Counter()
-
-    def add(self, gt: str, pred: str | None) -> None:
-        pred = pred or ""
-        self.n += 1
-        self.exact += gt == pred
-        kind = self.kind.setdefault("green8" if len(gt) == 8 else "blue7" if len(gt) == 7 else f"len{len(gt)}", [0, 0])
-        kind[0] += 1
-        kind[1] += gt == pred
-        pos = 0
-        for g, p in align(gt, pred):
-            if not g:                                  # an inserted character: an error, no GT slot
-                self.confusions[("∅", p)] += 1
-                continue
-            ok = g == p
-            self.chars += 1
-            self.char_ok += ok
-            if pos == 0:
-                self.prov += 1
-                self.prov_ok += ok
-            else:
-                self.rest += 1
-                self.rest_ok += ok
-            if not ok:
-                self.confusions[(g, p or "∅")] += 1
-            pos += 1
-
-    def as_dict(self, top: int = 15) -> dict:
-        r = lambda a, b: round(a / b, 4) if b else None  # noqa: E731
-        return {
-            "plates": self.n,
-            "exact_acc": r(self.exact, self.n),
-            "char_acc": r(self.char_ok, self.chars),
-            "province_acc": r(self.prov_ok, self.prov),
-            "rest_char_acc": r(self.rest_ok, self.rest),
-            "by_kind": {k: {"plates": v[0], "acc": r(v[1], v[0])} for k, v in self.kind.items() if v[0]},
-            "confusions": [{"gt": g, "pred": p, "count": c} for (g, p), c in self.confusions.most_common(top)],
-        }
-
-
-# ---------------------------------------------------------------- evaluation loops
-
-def evaluate_scenes(recognizer, samples: Iterable[Sample]) -> dict:
-    """End-to-end evaluation of full frames through Recognizer.recognize (one frame per call, so
-    the time is the per-image latency of the serving path)."""
-    images = images_ok = tp = fp = fn = 0
-    rec = TextStats()        # reads of correctly detected plates
-    allp = TextStats()       # reads of every GT plate ("" when missed): e2e per-character view
-    seconds = 0.0
-    failures: list[dict] = []
-    for s in samples:
-        t0 = time.perf_counter()
-        reads = recognizer.recognize([s.image])[0]
-        seconds += time.perf_counter() - t0
-        det = np.array([r.corners for r in reads], np.float32).reshape(-1, 4, 2)
-        m = match(np.asarray(s.corners, np.float32).reshape(-1, 4, 2), det)
-        ok = True
-        for gt_text, j in zip(s.texts, m):
-            pred = reads[j].text if j >= 0 else None
-            if j >= 0:
-                rec.add(gt_text, pred)
-            allp.add(gt_text, pred)
-            ok &= pred == gt_text
-        matched = sum(j >= 0 for j in m)
-        tp, fn, fp = tp + matched, fn + len(m) - matched, fp + len(reads) - matched
-        images += 1
-        images_ok += ok
-        if not ok and len(failures) < 50:
-            failures.append({"image": s.name, "gt": list(s.texts), "reads": [r.text for r in reads],
-                             "detected": [j >= 0 for j in m]})
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return {
-        "images": images,
-        "e2e_acc": round(images_ok / images, 4) if images else None,
-        "det_precision": round(p, 4), "det_recall": round(r, 4),
-        "det_f1": round(2 * p * r / (p + r), 4) if p + r else 0.0,
-        "rec_acc_on_detected": rec.as_dict()["exact_acc"],
-        "recognition": rec.as_dict(),
-        "end_to_end_chars": {k: v for k, v in allp.as_dict().items() if k in ("char_acc", "province_acc", "rest_char_acc", "by_kind")},
-        "ms_per_image": round(1000 * seconds / images, 2) if images else None,
-        "failures": failures,
-    }
-
-
-def prepare_crop(image: np.ndarray) -> np.ndarray:
-    """A real plate crop (any size, already tight) → the recogniser's 144×48 input, rectified by
-    geometry.warp_plate from the image's own corners: the same resampling serving applies to a
-    detected plate and pipelines.datasets.CropDataset to the training crops."""
-    from alprd.model.geometry import warp_plate
-
-    h, w = image.shape[:2]
-    return warp_plate(image, np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32))
-
-
-def evaluate_crops(recognizer, crops: Iterable[tuple[str, np.ndarray, str]], batch: int = 64) -> dict:
-    """RSNet alone on tight plate crops: (name, BGR image, text) → exact-read accuracy etc."""
-    stats = TextStats()
-    seconds, n, failures = 0.0, 0, []
-    buf: list = []
-
-    def flush():
-        nonlocal seconds, n
-        t0 = time.perf_counter()
-        reads = recognizer.read([prepare_crop(im) for _, im, _ in buf])
-        seconds += time.perf_counter() - t0
-        for (name, _, text), (pred, _) in zip(buf, reads):
-            stats.add(text, pred)
-            if pred != text and len(failures) < 50:
-                failures.append({"image": name, "gt": text, "read": pred})
-        n += len(buf)
-        buf.clear()
-
-    for item in crops:
-        buf.append(item)
-        if len(buf) >= batch:
-            flush()
-    if buf:
-        flush()
-    out = stats.as_dict()
-    out.update(crops=n, ms_per_crop=round(1000 * seconds / n, 3) if n else None, failures=failures)
-    return out
-
-
-def evaluate_reads(recognizer, items: Iterable[tuple[str, np.ndarray, str | None]]) -> dict:
-    """Real scenes without corner labels (real_scenes_cn): an image counts as read when any read
-    equals its label; every image's reads are listed (unlabelled ones only listed)."""
-    n = ok = 0
-    seconds, reads_out = 0.0, []
-    for name, image, label in items:
-        t0 = time.perf_counter()
-        reads = recognizer.recognize([image])[0]
-        seconds += time.perf_counter() - t0
-        texts = [r.text for r in reads]
-        if label:
-            n += 1
-            ok += label in texts
-        reads_out.append({"image": name, "label": label, "reads": texts,
-                          "det_conf": [round(r.det_conf, 3) for r in reads]})
-    count = len(reads_out)
-    return {"scenes": count, "labelled": n, "read_acc": round(ok / n, 4) if n else None,
-            "ms_per_image": round(1000 * seconds / count, 2) if count else None, "reads": reads_out}
-
-
-# DSNet's corner error on dev images it never trained on (CCPD dev validation slice, shipped
-# weights): per-corner standard deviation about 5 % of the plate's width along it and 11 % of its
-# height across it. The jittered sets read each plate from its annotated corners moved that much.
-JITTER_SIGMA = (0.05, 0.11)
-JITTER_DRAWS = 10
-
-
-def jitter_quad(corners: np.ndarray, rng: np.random.Generator, sigma=JITTER_SIGMA) -> np.ndarray:
-    """Each corner moved by Gaussian noise along the plate's top edge (σ = sigma[0] × its width)
-    and across it (σ = sigma[1] × its height), as a detector's corners err."""
-    c = np.asarray(corners, np.float32)
-    along = c[1] - c[0]
-    width = float(np.linalg.norm(along)) + 1e-6
-    along /= width
-    height = float(np.linalg.norm(c[3] - c[0]))
-    across = np.array([-along[1], along[0]], np.float32)
-    a = rng.normal(0.0, sigma[0] * width, (4, 1))
-    b = rng.normal(0.0, sigma[1] * height, (4, 1))
-    return (c + a * along + b * across).astype(np.float32)
-
-
-def evaluate_jittered(recognizer, samples: Iterable[Sample], draws: int = JITTER_DRAWS, seed: int = 0) -> dict:
-    """Each plate read `draws` times from its annotated corners jittered like DSNet's
-    (jitter_quad; seeded, so every run reads the same quads) through Recognizer.read_at, which
-    reads as the cascade reads a detected plate: how well reading survives the detector's
-    corner error, on more cases than the scenes themselves give."""
-    rng = np.random.default_rng(seed)
-    stats = TextStats()
-    seconds, n, failures = 0.0, 0, []
-    for s in samples:
-        for corners, text in zip(np.asarray(s.corners, np.float32).reshape(-1, 4, 2), s.texts):
-            quads = [(0, jitter_quad(corners, rng)) for _ in range(draws)]
-            t0 = time.perf_counter()
-            reads = recognizer.read_at([s.image], quads)
-            seconds += time.perf_counter() - t0
-            for pred, _ in reads:
-                stats.add(text, pred)
-                if pred != text and len(failures) < 50:
-                    failures.append({"image": s.name, "gt": text, "read": pred})
-            n += draws
-    out = stats.as_dict()
-    out.update(reads=n, ms_per_read=round(1000 * seconds / n, 3) if n else None, failures=failures)
-    return out
-
-
-# ---------------------------------------------------------------- sets
-
-PINYIN = {"GAN": "甘", "SHAN": "陕", "WAN": "皖"}      # real_scenes_cn/JackEasson_* name prefixes
-
-
-def _real_scene_items(root: Path, limit: int | None):
-    from alprd.imageio import read_image
-
-    paths = sorted(p for p in (root / "real_scenes_cn").rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
-    for p in paths[:limit]:
-        prov, _, rest = p.stem.partition("_")
-        label = PINYIN[prov] + rest if prov in PINYIN and len(rest) in (6, 7) else None
-        yield p.name, read_image(p), label
-
-# `<set>_devval`: the dev items of the training configs' validation slice (data.val_fraction),
-# never trained on: the fair dev comparison of checkpoints that trained on the rest of dev.
-DEV_VAL_FRACTION = 0.2
-
-
-def _val_slice(items: list, name=lambda s: s.path.name) -> list:
-    from pipelines.train_data import dev_split
-    return dev_split(items, DEV_VAL_FRACTION, key=name)[1]
-
-
-def _ccpd_samples(folders: list[Path], limit: int | None, val_only: bool = False) -> Iterable[Sample]:
-    from alprd.imageio import read_image
-    from pipelines.data.ccpd import list_ccpd
-
-    items = [s for f in folders if f.is_dir() for s in list_ccpd(f)]
-    if val_only:
-        items = _val_slice(items)
-    for s in items[:limit]:
-        yield Sample(s.path.name, read_image(s.path), s.label.corners[None], (s.label.text,))
-
-
-def _crop_items(root: Path, folder: str, limit: int | None, val_only: bool = False):
-    from alprd.imageio import read_image
-    from pipelines.data.crops import load_real_crops
-
-    samples = load_real_crops(root, folder).samples
-    if val_only:
-        samples = _val_slice(samples)
-    for s in samples[:limit]:
-        yield s.path.name, read_image(s.path), s.text
-
-
-LPRNET_CROP = (94, 24)
-
-
-def _box_crops(samples: Iterable[Sample]):
-    """Each plate cut by its upright bounding box and resized to 94×24, as the LPRNet-style crop
-    sets (plates_cropped/holdout) were made from CCPD: a dev stand-in for that holdout."""
-    import cv2
-
-    for s in samples:
-        h, w = s.image.shape[:2]
-        for k, (c, text) in enumerate(zip(s.corners, s.texts)):
-            x0, y0 = np.clip(np.floor(c.min(0)).astype(int), 0, [w - 1, h - 1])
-            x1, y1 = np.clip(np.ceil(c.max(0)).astype(int), [x0 + 1, y0 + 1], [w, h])
-            yield f"{s.name}#{k}", cv2.resize(s.image[y0:y1, x0:x1], LPRNET_CROP, interpolation=cv2.INTER_AREA), text
-
-
-def resolve_set(name: str, root: Path, limit: int | None = None):
-    """Set name → (kind: "scenes" | "crops" | "jittered" | "reads", iterable). Names: ccpd_<split>, ccpd_green_<split>,
-    ccpd_all_<split> (blue + green), crops_<split>, ccpd_box_<split> (CCPD plates cut by their
-    upright box to 94×24, read by RSNet alone), ccpd_jitter_<split> (CCPD blue + green plates
-    read from their annotated corners jittered like DSNet's, 10 draws each), with split dev,
-    devval (dev's validation slice)
-    or holdout; real_scenes (the non-CCPD photos of real_scenes_cn, read-anywhere rule,
-    3 labelled)."""
-    if name == "real_scenes":
-        return "reads", _real_scene_items(root, limit)
-    kind, _, split = name.rpartition("_")
-    if split not in ("dev", "devval", "holdout"):
-        raise SystemExit(f"set {name!r}: expected a name ending in _dev, _devval or _holdout")
-    folder, val_only = ("dev", True) if split == "devval" else (split, False)
-    ccpd = lambda *kinds: _ccpd_samples([root / k / folder for k in kinds], limit, val_only)  # noqa: E731
-    if kind == "ccpd":
-        return "scenes", ccpd("ccpd")
-    if kind == "ccpd_green":
-        return "scenes", ccpd("ccpd_green")
-    if kind == "ccpd_all":
-        return "scenes", ccpd("ccpd", "ccpd_green")
-    if kind == "crops":
-        return "crops", _crop_items(root, folder, limit, val_only)
-    if kind == "ccpd_box":
-        return "crops", _box_crops(ccpd("ccpd", "ccpd_green"))
-    if kind == "ccpd_jitter":
-        return "jittered", ccpd("ccpd", "ccpd_green")
-    raise SystemExit(f"unknown set {name!r} (ccpd_*, ccpd_green_*, ccpd_all_*, ccpd_box_*, ccpd_jitter_*, crops_*, "
-                     "real_scenes)")
-
-
-# ---------------------------------------------------------------- report
-
-def print_report(results: dict, console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = console or Console(width=None if sys.stdout.isatty() else 150)
-    scenes = {k: v for k, v in results["sets"].items() if "e2e_acc" in v}
-    crops = {k: v for k, v in results["sets"].items() if "crops" in v or "ms_per_read" in v}
-    pct = lambda v: "—" if v is None else f"{100 * v:.1f}"  # noqa: E731
-    if scenes:
-        t = Table(title=f"End to end, % ({results['weights']}; rec|det = reads right among detected plates)")
-        for c in ("set", "imgs", "e2e", "det P", "det R", "det F1", "rec|det", "char",
-                  "prov", "rest", "blue7", "green8", "ms/img"):
-            t.add_column(c, justify="right" if c != "set" else "left")
-        for name, m in scenes.items():
-            rc = m["recognition"]
-            kinds = rc["by_kind"]
-            t.add_row(name, str(m["images"]), pct(m["e2e_acc"]), pct(m["det_precision"]), pct(m["det_recall"]),
-                      pct(m["det_f1"]), pct(m["rec_acc_on_detected"]), pct(rc["char_acc"]),
-                      pct(rc["province_acc"]), pct(rc["rest_char_acc"]),
-                      pct(kinds.get("blue7", {}).get("acc")), pct(kinds.get("green8", {}).get("acc")),
-                      str(m["ms_per_image"]))
-        console.print(t)
-    if crops:
-        t = Table(title="Crops (RSNet alone) and jittered-corner reads, %")
-        for c in ("set", "reads", "exact", "char", "prov", "rest", "blue7", "green8", "ms/read"):
-            t.add_column(c, justify="right" if c != "set" else "left")
-        for name, m in crops.items():
-            kinds = m["by_kind"]
-            t.add_row(name, str(m.get("crops", m.get("reads"))), pct(m["exact_acc"]), pct(m["char_acc"]),
-                      pct(m["province_acc"]), pct(m["rest_char_acc"]), pct(kinds.get("blue7", {}).get("acc")),
-                      pct(kinds.get("green8", {}).get("acc")), str(m.get("ms_per_crop", m.get("ms_per_read"))))
-        console.print(t)
-    for name, m in results["sets"].items():
-        if "read_acc" in m:
-            t = Table(title=f"{name}: reads (labelled read right: {pct(m['read_acc'])} %, {m['ms_per_image']} ms/img)")
-            for c in ("image", "label", "reads"):
-                t.add_column(c)
-            for r in m["reads"]:
-                t.add_row(r["image"], r["label"] or "", " ".join(r["reads"]) or "—")
-            console.print(t)
-            continue
-        conf = (m.get("recognition") or m).get("confusions") or []
-        if conf:
-            t = Table(title=f"Top confusions: {name}")
-            t.add_column("gt")
-            t.add_column("read as")
-            t.add_column("count", justify="right")
-            for c in conf[:10]:
-                t.add_row(c["gt"], c["pred"], str(c["count"]))
-            console.print(t)
+from pipelines.evaluation.metrics import (  # noqa: F401 - the names callers import from here
+    EVALUATORS, IOU_MATCH, JITTER_DRAWS, JITTER_SIGMA, Sample, TextStats, align, evaluate_crops,
+    evaluate_jittered, evaluate_reads, evaluate_scenes, jitter_quad, match, prepare_crop, rect_iou)
+from pipelines.evaluation.report import print_report  # noqa: F401
+from pipelines.evaluation.sets import (  # noqa: F401
+    DEV_VAL_FRACTION, LPRNET_CROP, PINYIN, UnknownSet, _box_crops, register, resolve_set, set_names_help)
 
 
 def run(weights: str | None, sets: list[str], root: Path, limit: int | None = None, device: str = "cpu",
         threads: int = 0, det_size: int = 512, det_threshold: float = DET_THRESHOLD, backend: str = "auto",
         reread: bool = True) -> dict:
+    """Score the shipped (or given) weights on the named sets; raises UnknownSet before loading."""
     from alprd.model.recognizer import Recognizer
 
+    resolved = {name: resolve_set(name, root, limit) for name in sets}
     rec = Recognizer(weights=weights, device=device, threads=threads, det_size=det_size, det_threshold=det_threshold,
                      backend=backend, reread=reread)
     results = {"weights": weights or "shipped", "trained": rec.trained, "meta": _jsonable(rec.meta),
                "backend": getattr(rec.backend, "name", backend), "device": device, "threads": threads,
                "det_size": det_size, "det_threshold": det_threshold, "reread": reread, "sets": {}}
-    for name in sets:
-        kind, items = resolve_set(name, root, limit)
-        fn = {"scenes": evaluate_scenes, "crops": evaluate_crops, "reads": evaluate_reads,
-              "jittered": evaluate_jittered}[kind]
-        results["sets"][name] = fn(rec, items)
+    for name, (kind, items) in resolved.items():
+        results["sets"][name] = EVALUATORS[kind](rec, items)
     return results
 
 
@@ -465,9 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipelines.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", help="weights file (default: the shipped alprd weights)")
     ap.add_argument("--sets", default="ccpd_holdout,ccpd_green_holdout,crops_holdout",
-                    help="comma-separated: ccpd_{dev,devval,holdout}, ccpd_green_*, ccpd_all_*, ccpd_box_*, ccpd_jitter_*, "
-                         "crops_*, real_scenes "
-                         "(devval: dev's validation slice, never trained on)")
+                    help="comma-separated set names (devval: dev's validation slice, never trained on). "
+                         + set_names_help())
     ap.add_argument("--data", help="shared data folder (default: ../shared/data or $ALPRD_DATA)")
     ap.add_argument("--limit", type=int, help="at most N images per set")
     ap.add_argument("--device", default="cpu")
@@ -483,8 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.data import data_root
 
     root = Path(a.data) if a.data else data_root(required=True)
-    results = run(a.weights, [s.strip() for s in a.sets.split(",") if s.strip()], root, a.limit, a.device,
-                  a.threads, a.det_size, a.det_threshold, a.backend, not a.no_reread)
+    try:
+        results = run(a.weights, [s.strip() for s in a.sets.split(",") if s.strip()], root, a.limit, a.device,
+                      a.threads, a.det_size, a.det_threshold, a.backend, not a.no_reread)
+    except UnknownSet as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     text = json.dumps(results, ensure_ascii=False, indent=1)
     if a.out:
         Path(a.out).write_text(text + "\n", encoding="utf-8")

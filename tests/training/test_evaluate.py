@@ -83,7 +83,7 @@ def test_devval_sets_are_the_validation_slice_training_never_sees():
     _, scenes = E.resolve_set("ccpd_all_devval", root)
     ccpd_val = {s.name for s in scenes}
     assert ccpd_val and not ccpd_val & trained
-    with pytest.raises(SystemExit):
+    with pytest.raises(E.UnknownSet, match="_devval"):
         E.resolve_set("crops_val", root)
 
 
@@ -119,3 +119,23 @@ def test_jittered_reads_read_every_plate_draws_times(recognizer):
     plates = sum(len(s.texts) for s in samples)
     assert TEXT_KEYS <= m.keys() and m["reads"] == m["plates"] == 3 * plates
     assert m == {**E.evaluate_jittered(recognizer, samples, draws=3), "ms_per_read": m["ms_per_read"]}
+
+
+def test_a_new_set_is_one_registration_and_an_unknown_one_is_an_error_not_an_exit(tmp_path, capsys):
+    from pipelines.evaluation import sets
+
+    @sets.register("toy_reads", "reads", "a registered test set", splits=False)
+    def _toy(root, limit):
+        yield "x.jpg", np.zeros((8, 8, 3), np.uint8), "ABC"
+
+    try:
+        kind, items = E.resolve_set("toy_reads", tmp_path)
+        assert kind == "reads" and [n for n, _, _ in items] == ["x.jpg"]
+        assert "toy_reads: a registered test set" in sets.set_names_help()
+    finally:
+        sets._FAMILIES.pop("toy_reads")
+    with pytest.raises(E.UnknownSet, match="unknown set 'toy_reads'"):
+        E.resolve_set("toy_reads", tmp_path)
+    assert E.main(["--sets", "nope_dev", "--data", str(tmp_path)]) == 2   # before any weights load
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown set 'nope_dev'")

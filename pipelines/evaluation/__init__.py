@@ -1,0 +1,1 @@
+"""Evaluation of the serving path: metrics, the set registry, the report (CLI: pipelines.evaluate)."""
