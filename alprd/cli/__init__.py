@@ -12,7 +12,7 @@ import sys
 
 COMMANDS = (
     "recognize", "run", "check_config", "query", "subscribe", "db", "export", "status",
-    "install_service", "params",
+    "install_service", "params", "plates", "visits",
 )
 
 

@@ -118,6 +118,16 @@ class VisitBook:
             del self._open[v.visit_id]
         return [self._closed(v, "expired", v.entry_camera) for v in old]
 
+    def apply(self, e: VisitEvent) -> None:
+        """Fold in a visit event made earlier (restart: those still spooled, not yet in SQL)."""
+        if e.kind == "visit.open" and e.entered_at is not None:
+            self._open[e.visit_id] = OpenVisit(e.visit_id, e.plate, e.entered_at, e.entry_camera or "",
+                                               e.entry_event_id or "")
+        elif e.kind == "visit.closed":
+            self._open.pop(e.visit_id, None)
+            if e.exited_at is not None:
+                self._recent_exits.append((e.exit_plate or e.plate, e.exited_at))
+
     def _closed(self, v: OpenVisit, outcome: str, camera_id: str, cause: str | None = None) -> VisitEvent:
         return VisitEvent(
             kind="visit.closed", visit_id=v.visit_id, site=self.site, camera_id=camera_id,

@@ -10,6 +10,7 @@ import os
 import threading
 from pathlib import Path
 
+from alprd.derived_events import ALL_KINDS
 from alprd.events import PlateEvent
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 class JsonlSink:
     name = "jsonl"
 
-    def __init__(self, path: str | os.PathLike, *, kinds: tuple[str, ...] = PlateEvent.KINDS) -> None:
+    def __init__(self, path: str | os.PathLike, *, kinds: tuple[str, ...] = ALL_KINDS) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.kinds = kinds

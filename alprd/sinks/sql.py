@@ -21,8 +21,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from alprd.config import AppConfig, SqlSinkConfig
+from alprd.derived_events import event_from_json
 from alprd.events import PlateEvent
-from alprd.sinks import schema
+from alprd.sinks import schema, sql_parking
 from alprd.sinks.db_url import make_engine, mask_url, redact, url_from_config
 from alprd.sinks.durable import DurableSettings, DurableSink, RecordError, Rejected, TargetUnavailable
 
@@ -66,7 +67,7 @@ def event_rows(event: PlateEvent, store_reads: bool) -> tuple[dict | None, dict 
             alternatives=[{"plate": a.plate, "score": a.score} for a in event.alternatives],
             reads=event.reads, first_seen=event.first_seen, last_seen=event.last_seen,
             direction=event.direction, parked=event.parked, crop_path=event.crop_path,
-            corners=corners, schema_version=event.schema_version)
+            corners=corners, schema_version=event.schema_version, travel=event.travel)
     read = None
     if store_reads:
         read = dict(event_id=event.event_id, kind=event.kind, camera_id=event.camera_id,
@@ -145,8 +146,12 @@ class SqlTarget:
         items = []
         for line in records:
             try:
-                ev = PlateEvent.from_json(line)
-                items.append((ev,) + event_rows(ev, self.store_reads))
+                ev = event_from_json(line)
+                if isinstance(ev, PlateEvent):
+                    items.append((ev,) + event_rows(ev, self.store_reads))
+                else:  # plate.match, visit.* (alprd.parking)
+                    sql_parking.check(ev)
+                    items.append((ev, None, None))
             except Exception as exc:  # noqa: BLE001 - whatever this line does wrong, it is its own fault
                 rejected.append(Rejected(line, self._clean(exc)))
         if items:
@@ -167,8 +172,9 @@ class SqlTarget:
 
     def _commit(self, items) -> None:
         """One transaction; caches (known cameras, counters) change only once it committed."""
-        new = sorted({ev.camera_id for ev, _, _ in items} - self._cameras)
+        new = sorted({ev.camera_id for ev, _, _ in items if isinstance(ev, PlateEvent)} - self._cameras)
         finals = [f for _, f, _ in items if f is not None]
+        derived = [ev for ev, _, _ in items if not isinstance(ev, PlateEvent)]
         reads = [r for _, _, r in items if r is not None]
         inserted = 0
         with self.engine.begin() as conn:
@@ -182,6 +188,7 @@ class SqlTarget:
             for i in range(0, len(reads), _ROWS_PER_STATEMENT):
                 conn.execute(_insert(schema.plate_reads, dialect,
                                      reads[i:i + _ROWS_PER_STATEMENT], "event_id"))
+            sql_parking.write(conn, derived)
         self.written += inserted
         self._cameras.update(new)
 
@@ -233,7 +240,8 @@ class SqlSink(DurableSink):
         super().__init__("sql", target, spool_dir,
                          DurableSettings.of(cfg, fsync=fsync, stop_grace_s=cfg.busy_timeout_s + 5),
                          label="SQL sink", log=log,
-                         accepts=lambda ev: ev.kind == "plate.final" or cfg.store_reads)
+                         accepts=lambda ev: ev.kind == "plate.final" or ev.kind in sql_parking.KINDS
+                         or cfg.store_reads)
 
     @classmethod
     def from_app_config(cls, app: AppConfig) -> "SqlSink":

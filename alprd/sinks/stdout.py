@@ -15,8 +15,25 @@ from alprd.events import PlateEvent
 _DIRECTION_ARROWS = {"up": "↑", "down": "↓", "left": "←", "right": "→", "stationary": "·", "unknown": "?"}
 
 
+def format_derived(event) -> str:
+    """plate.match / visit.* (alprd.parking): kind, camera and what happened, in one line."""
+    d = event.to_dict()
+    if event.kind == "plate.match":
+        what = (f"{escape(d['read'])} ≈ {escape(d['entry_plate'])} on {d['list_kind']} list "
+                f"[bold]{escape(d['list_name'])}[/] (distance {d['distance']:g})")
+        tag = "[bold red]MATCH  [/]" if d["list_kind"] == "deny" else "[bold blue]MATCH  [/]"
+    else:
+        tag = "[bold cyan]VISIT  [/]"
+        what = f"{event.kind} {escape(d['plate'])} at {escape(d['site'])}"
+        if d.get("outcome"):
+            what += f" ({d['outcome']}" + (f", {d['dwell_s']:.0f}s" if d.get("dwell_s") is not None else "") + ")"
+    return f"{tag} [cyan]{escape(event.camera_id)}[/]  {what}"
+
+
 def format_event(event: PlateEvent) -> str:
     """One line of rich markup describing the event."""
+    if event.kind not in PlateEvent.KINDS:
+        return format_derived(event)
     local = event.last_seen.astimezone()
     when = local.strftime("%H:%M:%S")
     if event.kind == "plate.final":

@@ -1,0 +1,57 @@
+"""Assembling the parking stage for the daemon: the I/O at its edges (SQL engine, list cache, the
+state of open visits from SQL and from the SQL sink's spool).
+
+Without an SQL sink there are no lists (they live in SQL) and visits are kept in memory only.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from alprd.config import AppConfig, CameraConfig
+from alprd.parking.config import CameraParking
+from alprd.parking.match import load_costs
+from alprd.parking.stage import ParkingStage, spooled_visit_events
+
+log = logging.getLogger(__name__)
+
+
+def build_stage(cfg: AppConfig, cameras: Iterable[CameraConfig], sinks: Iterable = ()) -> ParkingStage | None:
+    """The stage, or None when parking is disabled. `sinks`: the daemon's sinks (for the SQL
+    sink's spool: visit events published before a restart and not yet written)."""
+    p = cfg.parking
+    if not p.enabled:
+        return None
+    roles = {c.id: c.parking for c in cameras if c.parking is not None}
+    costs = load_costs(p.costs_file)
+    lists = None
+    open_visits: dict[str, list] = {}
+    sql_sink = next((s for s in sinks if getattr(s, "name", None) == "sql"), None)
+    if cfg.sinks.sql.enabled:
+        from alprd.parking.lists import ListCache
+        from alprd.parking.store import open_visits as read_open
+        from alprd.sinks.db_url import make_engine, url_from_config
+
+        engine = make_engine(url_from_config(cfg.sinks.sql), busy_timeout_s=cfg.sinks.sql.busy_timeout_s)
+        lists = ListCache(engine, p.lists_refresh_s).start()
+        for site in sorted({r.site for r in roles.values() if r.role != "none"}):
+            try:
+                open_visits[site] = read_open(engine, site)
+            except Exception as exc:  # noqa: BLE001 - a database down at start: the spool still helps
+                log.warning("parking: cannot read the open visits of site %s (%s); starting from the spool only",
+                            site, str(getattr(exc, "orig", None) or exc).splitlines()[0])
+    stage = ParkingStage(p, roles, costs, lists=lists, open_visits=open_visits)
+    spooled = spooled_visit_events(getattr(sql_sink, "spool", None))
+    stage.replay(spooled)
+    if stage.books:
+        log.info("parking: %s", ", ".join(f"site {s}: {n} inside" for s, n in stage.occupancy.items()))
+    return stage
+
+
+def stop_stage(stage: ParkingStage | None) -> None:
+    if stage is not None and stage.lists is not None:
+        stage.lists.stop()
+        stage.lists.engine.dispose()
+
+
+__all__ = ["build_stage", "stop_stage", "CameraParking"]
