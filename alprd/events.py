@@ -91,6 +91,9 @@ class PlateEvent:
     crop_path: str | None = None
     event_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     schema_version: int = SCHEMA_VERSION
+    # The JPEG of the track's best read, as the tracker hands it on; in-process only (never
+    # serialised): the main process stores it and sets crop_path before the fan-out.
+    crop_jpeg: bytes | None = field(default=None, compare=False, repr=False)
 
     KINDS = ("plate.preview", "plate.final")
 
@@ -104,6 +107,7 @@ class PlateEvent:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        del d["crop_jpeg"]
         d["first_seen"] = _iso(self.first_seen)
         d["last_seen"] = _iso(self.last_seen)
         d["corners"] = [list(p) for p in self.corners] if self.corners else None

@@ -46,8 +46,13 @@ class CropStore:
         day = event.last_seen.astimezone(timezone.utc).strftime("%Y-%m-%d")
         return self.root / day / f"{event.camera_id}_{event.track_id}_{event.event_id[:8]}.jpg"
 
-    def attach(self, event: PlateEvent, jpeg: bytes | None) -> PlateEvent:
-        """Save `jpeg` for a final event and return the event with crop_path set (or unchanged)."""
+    def attach(self, event: PlateEvent, jpeg: bytes | None = None) -> PlateEvent:
+        """Save a final event's crop (`jpeg`, by default the one the tracker handed on in
+        event.crop_jpeg) and return the event with crop_path set. The returned event never
+        carries the JPEG bytes: sinks get the path, not the pixels."""
+        jpeg = event.crop_jpeg if jpeg is None else jpeg
+        if event.crop_jpeg is not None:
+            event = dataclasses.replace(event, crop_jpeg=None)
         if not self.enabled or not jpeg or event.kind != "plate.final":
             return event
         path = self.path_for(event)

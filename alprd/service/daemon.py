@@ -159,7 +159,7 @@ class Daemon:
         self.crops = CropStore(self.cfg.state_path("crops"), enabled=self.cfg.storage.crops,
                                retention_days=self.cfg.storage.crop_retention_days,
                                max_mb=self.cfg.storage.crop_max_mb)
-        self.router = TrackRouter([c.id for c in self.cameras], self.cfg.tracking, self.crops)
+        self.router = TrackRouter([c.id for c in self.cameras], self.cfg.tracking)
         self.fanout = FanoutSink(self._sinks if self._sinks is not None else build_sinks(self.cfg))
         self.sup = Supervisor(self.specs())
         previous = self._install_signal_handlers()
@@ -325,6 +325,7 @@ class Daemon:
 
     def _publish(self, events: list[PlateEvent]) -> None:
         for e in events:
+            e = self.crops.attach(e)  # the tracker hands crops on; they are stored here
             self.counters.event(e)
             self.fanout.publish(e)
 

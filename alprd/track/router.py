@@ -3,21 +3,20 @@
 The router hands each FrameResult to its camera's tracker, ages out the tracks of a camera that
 has stopped sending frames when told to (a dead stream must still end its tracks; only the
 caller knows whether a camera is silent or its frames are merely still being inferred), flushes
-every track on an orderly stop, and attaches the saved crop of each final event (CropStore).
+every track on an orderly stop. Each event carries its best read's crop (crop_jpeg); storing it
+is the main process's job (alprd.service.crops), so tracking never touches storage.
 """
 from __future__ import annotations
 
 from alprd.config import TrackingConfig
 from alprd.events import FrameResult, PlateEvent
-from alprd.service.crops import CropStore
 from alprd.track.tracker import Tracker
 
 
 class TrackRouter:
-    def __init__(self, camera_ids: list[str], cfg: TrackingConfig, crops: CropStore | None = None,
+    def __init__(self, camera_ids: list[str], cfg: TrackingConfig,
                  inward: dict[str, tuple[float, float]] | None = None) -> None:
         self.cfg = cfg
-        self.crops = crops
         self.inward = dict(inward or {})  # camera -> its unit "in" vector (events' travel)
         self.trackers = {cid: Tracker(cid, cfg, id_start=1, inward=self.inward.get(cid)) for cid in camera_ids}
 
@@ -29,7 +28,7 @@ class TrackRouter:
         tracker = self.trackers.get(result.camera_id)
         if tracker is None:
             raise KeyError(f"no tracker for camera {result.camera_id!r}")
-        return self._with_crops(tracker, tracker.update(result))
+        return tracker.update(result)
 
     def open_tracks_of(self, camera_id: str) -> int:
         return self.trackers[camera_id].open_tracks
@@ -40,7 +39,7 @@ class TrackRouter:
         tracker = self.trackers[camera_id]
         if not tracker.open_tracks:
             return []
-        return self._with_crops(tracker, tracker.expire(stream_now))
+        return tracker.expire(stream_now)
 
     def add_camera(self, camera_id: str) -> None:
         """A camera added by a configuration reload: a fresh tracker (track ids from 1)."""
@@ -53,17 +52,11 @@ class TrackRouter:
         tracker = self.trackers.pop(camera_id, None)
         if tracker is None:
             return []
-        return self._with_crops(tracker, tracker.flush())
+        return tracker.flush()
 
     def flush(self) -> list[PlateEvent]:
         """Every open track of every camera becomes a final event (orderly shutdown)."""
         events: list[PlateEvent] = []
         for tracker in self.trackers.values():
-            events += self._with_crops(tracker, tracker.flush())
+            events += tracker.flush()
         return events
-
-    def _with_crops(self, tracker: Tracker, events: list[PlateEvent]) -> list[PlateEvent]:
-        if self.crops is None:
-            return events
-        return [self.crops.attach(e, tracker.take_crop(e.event_id)) if e.kind == "plate.final" else e
-                for e in events]

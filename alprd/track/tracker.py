@@ -13,10 +13,8 @@ unseen for more than max_unseen_s (by a processed frame that did not see it, or 
 the camera sends nothing), or on flush(). Tracks that never reached min_hits, or whose final
 confidence is below min_final_confidence, end silently.
 
-Crops: events carry crop_path=None. The JPEG of the track's best read for each event returned by
-the latest update()/expire()/flush() call is available through take_crop(event_id) until the
-next such call, so the caller can save it and fill crop_path with dataclasses.replace; crops not
-taken are dropped then, so nothing accumulates.
+Crops: each event carries the JPEG of its track's best read in crop_jpeg (in-process only, never
+serialised) and crop_path=None; storing it is the main process's business, not the tracker's.
 """
 from __future__ import annotations
 
@@ -47,7 +45,6 @@ class Tracker:
         self.next_id = id_start
         self._tracks: dict[int, Track] = {}
         self._clock: float | None = None  # latest frame timestamp seen
-        self._crops: dict[str, bytes] = {}
 
     @property
     def open_tracks(self) -> int:
@@ -57,7 +54,6 @@ class Tracker:
         """Fold one frame's reads in; return the events it caused (finals first, then previews)."""
         if result.camera_id != self.camera_id:
             raise ValueError(f"tracker for camera {self.camera_id!r} got a frame of {result.camera_id!r}")
-        self._crops.clear()
         now = float(result.timestamp)
         events: list[PlateEvent] = []
         if self._clock is not None and now < self._clock - self.cfg.max_unseen_s:
@@ -82,20 +78,14 @@ class Tracker:
 
         update() does this itself; call it only to age tracks out while a camera sends no frames.
         """
-        self._crops.clear()
         self._clock = now if self._clock is None else max(self._clock, now)
         return self._expire(self._clock)
 
     def flush(self, now: float | None = None) -> list[PlateEvent]:
         """End every open track (orderly shutdown). `now` only advances the clock if given."""
-        self._crops.clear()
         if now is not None:
             self._clock = now if self._clock is None else max(self._clock, now)
         return self._close_all()
-
-    def take_crop(self, event_id: str) -> bytes | None:
-        """JPEG of the best read behind an event from the latest call (once; None if none)."""
-        return self._crops.pop(event_id, None)
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -177,7 +167,7 @@ class Tracker:
 
     def _event(self, kind: str, t: Track, vote: VoteResult) -> PlateEvent:
         best = t.best_read
-        event = PlateEvent(
+        return PlateEvent(
             kind=kind,
             camera_id=self.camera_id,
             track_id=t.id,
@@ -191,7 +181,5 @@ class Tracker:
             travel=t.travel(self.inward),
             parked=t.is_parked(self.cfg.parked_after_s),
             corners=best.corners if best is not None else None,
+            crop_jpeg=best.crop_jpeg if best is not None else None,
         )
-        if best is not None and best.crop_jpeg:
-            self._crops[event.event_id] = best.crop_jpeg
-        return event

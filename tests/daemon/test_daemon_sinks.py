@@ -166,16 +166,18 @@ def _read(x, text="ABC123", crop=b"jpeg-bytes"):
 
 
 def test_router_flushes_every_open_track_as_a_final_with_its_crop(tmp_path):
-    router = TrackRouter(["gate", "exit"], TrackingConfig(min_hits=2, max_unseen_s=5), CropStore(tmp_path))
+    router = TrackRouter(["gate", "exit"], TrackingConfig(min_hits=2, max_unseen_s=5))
+    store = CropStore(tmp_path)
     events = []
     for i in range(5):
         events += router.update(_frame(100 + i * 0.1, _read(100 + i * 5)))
         events += router.update(_frame(100 + i * 0.1, _read(900, "XYZ789"), camera="exit"))
     assert router.open_tracks == 2 and not [e for e in events if e.kind == "plate.final"]
-    finals = router.flush()
+    finals = [store.attach(e) for e in router.flush()]
     assert sorted((e.camera_id, e.plate, e.kind) for e in finals) == [
         ("exit", "XYZ789", "plate.final"), ("gate", "ABC123", "plate.final")]
     assert all(e.crop_path and open(e.crop_path, "rb").read() == b"jpeg-bytes" for e in finals)
+    assert all(e.crop_jpeg is None for e in finals)  # sinks get the path, not the bytes
     assert router.open_tracks == 0 and router.flush() == []
 
 

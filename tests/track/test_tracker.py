@@ -176,20 +176,18 @@ def test_expire_without_frames():
     assert len(tr.expire(5.0)) == 1
 
 
-def test_crop_of_the_best_read_is_taken_once_and_not_kept():
+def test_each_event_carries_its_best_reads_crop_and_never_serialises_it():
     tr = Tracker("cam1", CFG)
     run(tr, [frame(i * 0.1, read(100, 400, conf=c, crop=b"jpeg%d" % i)) for i, c in enumerate((0.9, 0.99, 0.9))])
     [f] = tr.flush()
-    assert f.crop_path is None
-    assert tr.take_crop(f.event_id) == b"jpeg1"
-    assert tr.take_crop(f.event_id) is None
-    saved = dataclasses.replace(f, crop_path="crops/x.jpg")
+    assert f.crop_path is None and f.crop_jpeg == b"jpeg1"
+    assert "crop_jpeg" not in f.to_dict() and b"jpeg1" not in f.to_json().encode()
+    saved = dataclasses.replace(f, crop_path="crops/x.jpg", crop_jpeg=None)
     assert PlateEvent.from_json(saved.to_json()) == saved
-    # a crop not taken is gone after the next call
+    # nothing is kept in the tracker: a later event carries its own track's crop
     run(tr, [frame(5 + i * 0.1, read(100, 400, crop=b"c")) for i in range(2)])
     [f2] = tr.flush()
-    tr.update(frame(20.0))
-    assert tr.take_crop(f2.event_id) is None
+    assert f2.crop_jpeg == b"c" and not hasattr(tr, "take_crop")
 
 
 def test_id_counter_is_per_tracker_and_starts_where_told():
