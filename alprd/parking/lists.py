@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
+import os
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Iterable, TextIO
 
 import sqlalchemy as sa
@@ -249,12 +252,32 @@ def lists_version(engine: Engine) -> tuple:
     return n, str(newest), ids
 
 
-class ListCache:
-    """The daemon's copy of the lists, refreshed every refresh_s in a thread when they changed."""
+def lists_to_json(lists: tuple[PlateList, ...]) -> str:
+    return json.dumps([{"name": pl.name, "kind": pl.kind, "max_distance": pl.max_distance,
+                        "cameras": list(pl.cameras) if pl.cameras else None,
+                        "entries": [[e.plate, e.label, _iso(e.valid_from) or None, _iso(e.valid_until) or None,
+                                     e.note] for e in pl.entries]} for pl in lists], ensure_ascii=False)
 
-    def __init__(self, engine: Engine, refresh_s: float = 5.0) -> None:
+
+def lists_from_json(text: str) -> tuple[PlateList, ...]:
+    return tuple(PlateList(d["name"], d["kind"], float(d["max_distance"]),
+                           tuple(d["cameras"]) if d.get("cameras") else None,
+                           tuple(ListEntry(p, label, parse_time(f, "valid_from"), parse_time(u, "valid_until"), note)
+                                 for p, label, f, u, note in d["entries"]))
+                 for d in json.loads(text))
+
+
+class ListCache:
+    """The daemon's copy of the lists, refreshed every refresh_s in a thread when they changed.
+
+    Each load is also saved to `copy_path` (when given), and a daemon that starts while the
+    database is unreachable matches against that copy until the database answers.
+    """
+
+    def __init__(self, engine: Engine, refresh_s: float = 5.0, copy_path: str | Path | None = None) -> None:
         self.engine = engine
         self.refresh_s = refresh_s
+        self.copy_path = Path(copy_path) if copy_path else None
         self.lists: tuple[PlateList, ...] = ()
         self.loads = 0
         self._version: tuple | None = None
@@ -272,6 +295,7 @@ class ListCache:
                 self.lists = load_lists(self.engine)
                 self._version = version
                 self.loads += 1
+                self._save_copy()
                 log.info("plate lists loaded: %s", ", ".join(
                     f"{pl.name} ({pl.kind}, {len(pl.entries)})" for pl in self.lists) or "none")
                 ok = True
@@ -286,8 +310,29 @@ class ListCache:
             self._failing = False
         return ok
 
+    def _save_copy(self) -> None:
+        if self.copy_path is None:
+            return
+        try:
+            self.copy_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.copy_path.with_suffix(".tmp")
+            tmp.write_text(lists_to_json(self.lists), encoding="utf-8")
+            os.replace(tmp, self.copy_path)
+        except OSError as exc:
+            log.warning("plate lists: cannot save a copy to %s (%s)", self.copy_path, exc.strerror)
+
+    def _load_copy(self) -> None:
+        try:
+            self.lists = lists_from_json(self.copy_path.read_text(encoding="utf-8"))  # type: ignore[union-attr]
+            log.warning("plate lists: the database is unreachable; matching against the copy saved in %s "
+                        "(%d list(s)) until it answers", self.copy_path, len(self.lists))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("plate lists: no usable saved copy in %s (%s)", self.copy_path, exc)
+
     def start(self) -> "ListCache":
         self.refresh()
+        if self._version is None and self.copy_path is not None and self.copy_path.exists():
+            self._load_copy()
         self._thread = threading.Thread(target=self._run, name="plate-lists", daemon=True)
         self._thread.start()
         return self

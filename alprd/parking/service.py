@@ -33,7 +33,7 @@ def build_stage(cfg: AppConfig, cameras: Iterable[CameraConfig], sinks: Iterable
         from alprd.sinks.db_url import make_engine, url_from_config
 
         engine = make_engine(url_from_config(cfg.sinks.sql), busy_timeout_s=cfg.sinks.sql.busy_timeout_s)
-        lists = ListCache(engine, p.lists_refresh_s).start()
+        lists = ListCache(engine, p.lists_refresh_s, cfg.state_path("parking", "lists.json")).start()
         for site in sorted({r.site for r in roles.values() if r.role != "none"}):
             try:
                 open_visits[site] = read_open(engine, site)

@@ -145,3 +145,18 @@ def test_visit_state_survives_a_restart_during_a_database_outage(db, engine, tmp
     finally:
         s.close()
         stop_stage(stage)
+
+
+def test_lists_copy_serves_a_start_while_the_database_is_unreachable(engine, tmp_path):
+    lists.create_list(engine, "banned", "deny", 0.0, ["in"])
+    lists.add_entry(engine, "banned", "京B66666", "stolen", valid_until=T0)
+    copy = tmp_path / "state" / "lists.json"
+    first = lists.ListCache(engine, copy_path=copy).start()
+    first.stop()
+    down = make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.db'}", create_dirs=False)  # cannot open
+    second = lists.ListCache(down, copy_path=copy).start()
+    try:
+        assert second.lists == first.lists and second.lists[0].entries[0].valid_until == T0
+    finally:
+        second.stop()
+        down.dispose()
