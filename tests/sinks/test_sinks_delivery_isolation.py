@@ -1,0 +1,97 @@
+"""A slow webhook target (5 s per request) delays neither the bus nor SQL, nor another target:
+the sinks are built from a config by the daemon's factory and fed through its fan-out, and the
+test compares what each had received at one moment (event order), never how long anything took."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import sqlalchemy as sa
+import zmq
+from helpers_sinks import make_event
+from http_receiver import Receiver
+from waiting import wait_until
+
+from alprd.config import parse_config
+from alprd.sinks import schema
+from alprd.sinks.factory import build_sinks
+from alprd.sinks.fanout import FanoutSink
+from alprd.sinks.spool import Spool
+
+SECRET = "slow-secret"
+N = 20
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_slow_target_delays_neither_the_bus_nor_sql_nor_another_target(tmp_path, monkeypatch):
+    monkeypatch.setenv("T_HOOK_SECRET", SECRET)
+    slow = Receiver(SECRET.encode(), delay_s=5.0).start()
+    quick = Receiver(SECRET.encode()).start()
+    port = _free_port()
+    db = tmp_path / "events.db"
+    cfg = parse_config({
+        "cameras": [{"id": "gate1", "url": "x"}],
+        "storage": {"state_dir": str(tmp_path / "state")},
+        "sinks": {"stdout": {"enabled": False}, "jsonl": {"enabled": False},
+                  "sql": {"url": f"sqlite:///{db}", "flush_interval_s": 0.05},
+                  "bus": {"endpoint": f"tcp://127.0.0.1:{port}"},
+                  "webhooks": [{"name": "slow", "url": slow.url, "secret_env": "T_HOOK_SECRET"},
+                               {"name": "quick", "url": quick.url, "secret_env": "T_HOOK_SECRET"}]}})
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.connect(f"tcp://127.0.0.1:{port}")
+    sub.setsockopt_string(zmq.SUBSCRIBE, "")
+    bus: list[str] = []
+    stop = threading.Event()
+
+    def listen():
+        while not stop.is_set():
+            if sub.poll(100):
+                bus.append(json.loads(sub.recv_multipart()[1])["event_id"])
+
+    out = FanoutSink(build_sinks(cfg))
+    names = [s.name for s in out.sinks]
+    assert names == ["sql", "bus", "webhook:slow", "webhook:quick"]
+    t = threading.Thread(target=listen, daemon=True)
+    t.start()
+    engine = sa.create_engine(f"sqlite:///{db}")
+
+    def in_sql() -> int:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(schema.plate_events)).scalar()
+
+    try:
+        wait_until(lambda: False, timeout=0.5)  # the subscription reaches the PUB socket
+        events = [make_event(f"S{i:04d}", track_id=i) for i in range(N)]
+        for e in events:
+            out.publish(e)
+        # everyone else has every event ...
+        assert wait_until(lambda: len(bus) == N and in_sql() == N and len(quick.events()) == N)
+        # ... while the slow target has finished at most its first request or two (it needs 100 s)
+        assert len(slow.requests) <= 2, len(slow.requests)
+        assert slow.started >= 1  # it was being served all along
+        status = out.status()
+        assert status["webhook:slow"]["pending"] >= N - 2
+        assert status["webhook:quick"]["pending"] == 0 and status["webhook:quick"]["delivered"] == N
+        assert bus == [e.event_id for e in events]  # the bus in publish order
+    finally:
+        stop.set()
+        t.join(5)
+        out.close(timeout=5)
+        sub.close(0)
+        ctx.term()
+        engine.dispose()
+        slow.stop()
+        quick.stop()
+    # what the slow target had not taken (by the stop) stays spooled for it: the next start delivers it
+    spool = Spool(tmp_path / "state" / "spool" / "webhook-slow", fsync=False)
+    leftover, _ = spool.read(spool.acked, 1000)
+    spool.close()
+    left = {json.loads(r)["event"]["event_id"] for r in leftover}
+    assert left | {e["event_id"] for e in slow.events()} == {e.event_id for e in events}
