@@ -48,10 +48,62 @@ def build_stage(cfg: AppConfig, cameras: Iterable[CameraConfig], sinks: Iterable
     return stage
 
 
+def inward_of(cameras: Iterable[CameraConfig]) -> dict[str, tuple[float, float]]:
+    """Camera id -> its unit "in" vector, for the trackers (events' travel)."""
+    return {c.id: c.parking.inward.unit() for c in cameras if c.parking is not None and c.parking.inward is not None}
+
+
+class StageRunner:
+    """The daemon's handle on the stage: derived events for each plate event, the expiry tick,
+    figures for stats.json. A bug in the stage is logged, never fatal: plate events still flow."""
+
+    TICK_S = 5.0
+
+    def __init__(self, stage: ParkingStage | None) -> None:
+        self.stage = stage
+        self._next_tick = 0.0
+        self.errors = 0
+
+    def derive(self, event) -> list:
+        if self.stage is None:
+            return []
+        try:
+            return self.stage.process(event)
+        except Exception:  # noqa: BLE001
+            self.errors += 1
+            log.exception("parking: could not process %s %s", event.kind, event.event_id)
+            return []
+
+    def tick(self, now_mono: float) -> list:
+        if self.stage is None or now_mono < self._next_tick:
+            return []
+        self._next_tick = now_mono + self.TICK_S
+        from datetime import datetime, timezone
+
+        try:
+            return self.stage.tick(datetime.now(timezone.utc))
+        except Exception:  # noqa: BLE001
+            self.errors += 1
+            log.exception("parking: expiry failed")
+            return []
+
+    def status(self) -> dict | None:
+        """stats.json's "parking": occupancy per site, lists loaded, derived events, errors."""
+        st = self.stage
+        if st is None:
+            return None
+        lists = st.current_lists()
+        return {"occupancy": st.occupancy, "lists": {pl.name: len(pl.entries) for pl in lists},
+                "events": dict(st.counts), "errors": self.errors}
+
+    def stop(self) -> None:
+        stop_stage(self.stage)
+
+
 def stop_stage(stage: ParkingStage | None) -> None:
     if stage is not None and stage.lists is not None:
         stage.lists.stop()
         stage.lists.engine.dispose()
 
 
-__all__ = ["build_stage", "stop_stage", "CameraParking"]
+__all__ = ["build_stage", "stop_stage", "inward_of", "StageRunner", "CameraParking"]

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from alprd.config import AppConfig, CameraConfig, camera_fps
 from alprd.events import PlateEvent
+from alprd.parking import service as parking_service
 from alprd.service import preflight, reload, report, runstats
 from alprd.service.crops import CropStore
 from alprd.service.dispatch import FrameDispatcher
@@ -126,6 +127,7 @@ class Daemon:
         self._rates = report.RateMeter(time.monotonic())
         self.recent_fps: dict[str, float] = {}
         self.metrics = None
+        self.parking = parking_service.StageRunner(None)  # the stage is built in run()
 
     # -- assembly ------------------------------------------------------------------------------
     def specs(self) -> list[ProcessSpec]:
@@ -159,8 +161,11 @@ class Daemon:
         self.crops = CropStore(self.cfg.state_path("crops"), enabled=self.cfg.storage.crops,
                                retention_days=self.cfg.storage.crop_retention_days,
                                max_mb=self.cfg.storage.crop_max_mb)
-        self.router = TrackRouter([c.id for c in self.cameras], self.cfg.tracking)
+        self.router = TrackRouter([c.id for c in self.cameras], self.cfg.tracking,
+                                  inward=parking_service.inward_of(self.cameras))
         self.fanout = FanoutSink(self._sinks if self._sinks is not None else build_sinks(self.cfg))
+        self.parking = parking_service.StageRunner(  # lists, matches, visits (alprd/parking)
+            parking_service.build_stage(self.cfg, self.cameras, self.fanout.sinks))
         self.sup = Supervisor(self.specs())
         previous = self._install_signal_handlers()
         log.info("alprd starting: %d camera(s), sinks: %s", len(self.cameras),
@@ -210,6 +215,7 @@ class Daemon:
             self._check_sources()
             self._progress_reload()
             self._check_health(now)
+            self._publish_derived(self.parking.tick(now))
         self.notify.tick(now, healthy=self.unhealthy is None)
         if now >= self._next_stats:
             self._next_stats = now + STATS_INTERVAL_S
@@ -328,6 +334,12 @@ class Daemon:
             e = self.crops.attach(e)  # the tracker hands crops on; they are stored here
             self.counters.event(e)
             self.fanout.publish(e)
+            self._publish_derived(self.parking.derive(e))  # right after their cause, same fan-out
+
+    def _publish_derived(self, events: list) -> None:
+        for d in events:
+            self.counters.event(d)
+            self.fanout.publish(d)
 
     # -- health (what the watchdog pings stand for) --------------------------------------------
     def _check_health(self, now: float) -> None:
@@ -446,6 +458,7 @@ class Daemon:
             ok = self.fanout.close(timeout=30.0)
             if not ok:
                 self.exit_code = self.exit_code or 1
+            self.parking.stop()
             self.state = "stopped"
             self._write_stats(final=True)
             self._log_summary()

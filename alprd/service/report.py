@@ -54,6 +54,7 @@ def snapshot(d) -> dict:
         recent_fps=round(sum(d.recent_fps.values()), 3), reloads=dict(d.reloads),
         metrics_url=d.metrics.url if d.metrics is not None else None,
         config=str(d.config_path) if d.config_path else None,
+        parking=d.parking.status() if getattr(d, "parking", None) is not None else None,
         written_at=time.time())
 
 
