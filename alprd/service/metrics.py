@@ -26,6 +26,7 @@ _CAMERA_COUNTERS = (  # stats.json cameras.<id>.<key> -> metric, help
     ("reads", "plate_reads", "Plate reads (detections with text) in processed frames"),
 )
 _DROP_REASONS = ("dropped", "stale", "lost")
+_DELIVERY_OUTCOMES = ("delivered", "retried", "given_up", "refused")
 _DECODER_COUNTERS = (
     ("decoded", "frames_decoded", "Frames decoded from the stream"),
     ("sampled", "frames_sampled", "Frames sampled to the configured fps and written to the ring"),
@@ -118,6 +119,16 @@ def families(s: dict) -> list:
             spool.add_metric([name], float(d["spool_bytes"]))
         if "available" in d:
             avail.add_metric([name], float(d["available"]))
+    deliveries = counter("delivery_events", "Webhook targets and MQTT: events delivered, retried "
+                         "(failed tries), given_up (failing longer than give_up_after_s), refused "
+                         "(the receiver refused the payload)", ["sink", "outcome"])
+    pending = gauge("delivery_pending", "Events spooled for a webhook target or MQTT, not yet delivered", ["sink"])
+    for name, d in sinks.items():
+        if "delivered" not in d:
+            continue
+        for outcome in _DELIVERY_OUTCOMES:
+            deliveries.add_metric([name, outcome], float(d.get(outcome, 0)))
+        pending.add_metric([name], float(d.get("pending", 0)))
 
     crops = s.get("crops", {})
     f = counter("crops", "Crop JPEGs: saved, failed (disk errors), removed (retention)", ["outcome"])
