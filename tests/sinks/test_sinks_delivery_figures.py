@@ -9,7 +9,7 @@ from http_receiver import Receiver
 from prometheus_client import CollectorRegistry, generate_latest
 from waiting import wait_until
 
-from alprd.cli.status import render_text
+from alprd.cli import status
 from alprd.config import WebhookTargetConfig
 from alprd.service.metrics import SnapshotCollector
 from alprd.sinks.fanout import FanoutSink
@@ -27,6 +27,19 @@ def _scrape(snapshot: dict) -> dict[str, float]:
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
+
+
+def _render(s: dict) -> str:
+    """`alprd status`'s text for a snapshot (plain text, or rich's table where that is used)."""
+    if hasattr(status, "render_text"):
+        return status.render_text(s, Path("stats.json"))
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    status.render(s, Path("stats.json"), console=Console(file=buf, width=250, color_system=None))
+    return buf.getvalue()
 
 
 def test_delivered_pending_retried_and_given_up_are_counted_and_shown(tmp_path):
@@ -53,6 +66,6 @@ def test_delivered_pending_retried_and_given_up_are_counted_and_shown(tmp_path):
     assert m['alprd_delivery_events_total{outcome="retried",sink="webhook:gate"}'] >= 1
     assert m['alprd_delivery_pending{sink="webhook:gate"}'] == 0
     assert m['alprd_sink_available{sink="webhook:gate"}'] == 1
-    text = render_text({**snapshot, "running": True, "age_s": 0.1, "pid": 1}, Path("stats.json"))
+    text = _render({**snapshot, "running": True, "age_s": 0.1, "pid": 1})
     row = next(line for line in text.splitlines() if line.startswith("webhook:gate"))
     assert "2 delivered, 0 pending" in row and "1 given up" in row
