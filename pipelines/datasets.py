@@ -27,7 +27,7 @@ from pipelines.data.ccpd import CcpdSample, load_ccpd_split
 from pipelines.data.crops import CropSample, load_real_crops
 from pipelines.data.priors import load_priors
 from pipelines.synth import assets
-from pipelines.synth.augment import jitter_corners, photometric, random_quad, stains
+from pipelines.synth.augment import camera_hard, jitter_corners, photometric, random_quad, stains
 from pipelines.synth.glyph_swap import MIN_FIT, fit_layout, is_blue, swap_cell
 from pipelines.synth.plates import random_plate
 from pipelines.synth.scenes import (Scene, background_scene, ccpd_swap_scene, parking_scene, paste_plate,
@@ -309,8 +309,10 @@ class CropDataset(_Seeded):
 
     def __init__(self, n_synth: int = 100_000, seed: int = 0, real_crops: bool = True, ccpd_plates: bool = True,
                  real_repeat: int = 1, augment: bool = True, data_root: str | Path | None = None,
-                 normalize: bool = True, corner_jitter: float | None = None, synth_box_p: float = 0.0):
+                 normalize: bool = True, corner_jitter: float | None = None, synth_box_p: float = 0.0,
+                 hard_p: float = 0.0):
         super().__init__(seed)
+        self.hard_p = float(hard_p)         # share of items given a street camera's worst (camera_hard)
         self.synth_box_p = float(synth_box_p)   # share of synthetic crops posed and cut LPRNet-style
         self.corner_jitter = corner_jitter  # synthetic crops: None = DETECTOR_JITTER's mixture
         self.n_synth, self.augment, self.normalize = int(n_synth), augment, normalize
@@ -441,8 +443,35 @@ class CropDataset(_Seeded):
             source = "synth"
         else:
             crop, text, source = self.real_item((index - self.n_synth) % len(self.real), rng)
+        if self.augment and self.hard_p > 0 and rng.random() < self.hard_p:   # (no draw at 0: same samples)
+            crop = camera_hard(crop, rng)
         return {"image": _to_tensor(crop, self.normalize), "label": torch.tensor(encode(text), dtype=torch.long),
                 "text": text, "source": source}
+
+
+class TwoRowCropDataset(_Seeded):
+    """RSNet inputs of synthetic two-row plates (pipelines.synth.two_row.two_row_crop: composed
+    into one row as the cascade composes them), `hard_p` of them given camera_hard too."""
+
+    def __init__(self, n: int = 100_000, seed: int = 0, augment: bool = True, normalize: bool = True,
+                 hard_p: float = 0.0, corner_jitter: float = 0.03):
+        super().__init__(seed)
+        self.n, self.augment, self.normalize = int(n), augment, normalize
+        self.hard_p, self.corner_jitter = float(hard_p), float(corner_jitter)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> dict:
+        from pipelines.synth.two_row import two_row_crop
+
+        if not 0 <= index < self.n:
+            raise IndexError(index)
+        rng = self.rng(index)
+        hard = camera_hard if self.augment and rng.random() < self.hard_p else None
+        crop, text = two_row_crop(rng, self.augment, self.corner_jitter, hard)
+        return {"image": _to_tensor(crop, self.normalize), "label": torch.tensor(encode(text), dtype=torch.long),
+                "text": text, "source": "two_row"}
 
 
 def _bench(n: int = 40) -> None:

@@ -27,7 +27,7 @@ from alprd.model.charset import CHARS, LETTERS, REGION_CHARS, encode
 from pipelines.targets import TargetConfig, build_targets
 
 ALNUM = LETTERS + tuple("0123456789")
-CROP_TYPES = {"crops", "synth_crops", "toy_crops"}           # sources / validation sets of the rec stage
+CROP_TYPES = {"crops", "synth_crops", "toy_crops", "two_row_crops", "hard_crops"}           # sources / validation sets of the rec stage
 SCENE_TYPES = {"synth_scenes", "ccpd", "toy_scenes"}         # ... of the det and joint stages
 
 
@@ -335,10 +335,13 @@ def build_source(spec: dict, size: int, val_fraction: float) -> Dataset:
                            real_crops=bool(spec.get("real_crops", True)), ccpd_plates=bool(spec.get("ccpd_plates", True)),
                            real_repeat=int(spec.get("real_repeat", 1)), augment=bool(spec.get("augment", True)),
                            data_root=spec.get("data_root"), normalize=False,
-                           synth_box_p=float(spec.get("synth_box_p", 0.0)))
+                           synth_box_p=float(spec.get("synth_box_p", 0.0)), hard_p=float(spec.get("hard_p", 0.0)))
         ds.real = dev_split(ds.real, val_fraction, key=lambda r: Path(r[0]).name)[0]
         return ds
-    raise ValueError(f"unknown data source type {kind!r} (toy_scenes, toy_crops, synth_scenes, ccpd, crops)")
+    if kind == "two_row_crops":
+        return D.TwoRowCropDataset(n=int(spec.get("n", 1_000_000)), seed=seed, augment=bool(spec.get("augment", True)),
+                                   normalize=False, hard_p=float(spec.get("hard_p", 0.0)))
+    raise ValueError(f"unknown data source type {kind!r} (toy_scenes, toy_crops, synth_scenes, ccpd, crops, two_row_crops)")
 
 
 def real_crop_val(spec: dict, val_fraction: float) -> list[tuple[str, np.ndarray, str]]:
@@ -405,4 +408,18 @@ def val_crops(spec: dict, val_fraction: float) -> list[tuple[str, np.ndarray, st
         ds = D.CropDataset(n_synth=n, seed=seed, real_crops=False, ccpd_plates=False, augment=True, normalize=False,
                            corner_jitter=float(spec.get("corner_jitter", 0.04)))
         return [(f"synth{i}", *rec_item(ds[i])) for i in range(n)]
-    raise ValueError(f"unknown validation crop type {kind!r} (crops, synth_crops, toy_crops)")
+    if kind == "two_row_crops":
+        from pipelines import datasets as D
+
+        ds = D.TwoRowCropDataset(n=n, seed=seed, augment=True, normalize=False, hard_p=float(spec.get("hard_p", 0.0)))
+        return [(f"two_row{i}", *rec_item(ds[i])) for i in range(n)]
+    if kind == "hard_crops":
+        # the real validation crops through a street camera's worst, one seeded draw each
+        from pipelines.synth.augment import camera_hard
+
+        out = []
+        for k, (name, img, text) in enumerate(real_crop_val(spec, val_fraction)[: spec.get("n")]):
+            crop, _ = rec_item((img, text))
+            out.append((name, camera_hard(crop, np.random.default_rng((seed, k))), text))
+        return out
+    raise ValueError(f"unknown validation crop type {kind!r} (crops, synth_crops, toy_crops, two_row_crops, hard_crops)")

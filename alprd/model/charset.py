@@ -21,9 +21,11 @@ LETTERS = ALPHABETS[:-1]
 DIGITS = tuple("0123456789")
 REGION_CHARS = PROVINCES[:-3]          # the 31 provinces that start a civil plate
 SPECIAL_CHARS = ("警", "学")             # police / driving-school suffixes in CCPD's list
+TRAILER_CHAR = "挂"                      # last character of a trailer's (two-row) plate
 
 BLANK = 0
-CHARS: tuple[str, ...] = REGION_CHARS + SPECIAL_CHARS + LETTERS + DIGITS
+# 挂 comes last so every older class keeps its index (weights.fit_rsnet_state pads old heads)
+CHARS: tuple[str, ...] = REGION_CHARS + SPECIAL_CHARS + LETTERS + DIGITS + (TRAILER_CHAR,)
 NUM_CLASSES = len(CHARS) + 1           # + CTC blank at index 0
 _INDEX = {c: i + 1 for i, c in enumerate(CHARS)}
 

@@ -9,6 +9,7 @@ takes instead the best single CTC path (Viterbi) that spells a string of one of 
     green, small car      region, letter, energy letter (A-K), letter-or-digit, 4 digits   皖AD12345
     green, large vehicle  region, letter, 5 digits, D or F               皖A12345D
     police / coach        region, letter, 4 × letter-or-digit, 警 or 学   皖A1234警
+    trailer (two-row)     region, letter, 4 × letter-or-digit, 挂         粤BBC71挂
 
 Only a read at most one character off a plate's length (6 to 9) is repaired: a valid one is
 kept as it is, and a much shorter or longer one (nothing, a fragment of a plate cut by the frame's
@@ -22,7 +23,8 @@ import re
 
 import numpy as np
 
-from alprd.model.charset import BLANK, CHARS, DIGITS, LETTERS, NUM_CLASSES, REGION_CHARS, SPECIAL_CHARS, encode
+from alprd.model.charset import (BLANK, CHARS, DIGITS, LETTERS, NUM_CLASSES, REGION_CHARS, SPECIAL_CHARS,
+                                 TRAILER_CHAR, encode)
 
 ENERGY_LETTERS = tuple("ABCDEFGHJK")      # 3rd character of a small car's green plate
 LARGE_ENERGY_LETTERS = ("D", "F")         # last character of a large vehicle's green plate
@@ -34,6 +36,7 @@ LAYOUTS: tuple[tuple[tuple[str, ...], ...], ...] = (
     (REGION_CHARS, LETTERS, ENERGY_LETTERS, _ALNUM) + (DIGITS,) * 4,
     (REGION_CHARS, LETTERS) + (DIGITS,) * 5 + (LARGE_ENERGY_LETTERS,),
     (REGION_CHARS, LETTERS) + (_ALNUM,) * 4 + (SPECIAL_CHARS,),
+    (REGION_CHARS, LETTERS) + (_ALNUM,) * 4 + ((TRAILER_CHAR,),),
 )
 
 

@@ -56,6 +56,10 @@ class RSNet(nn.Module):
             nn.Conv2d(2 * agg, num_classes, 1),
         )
 
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """Also takes weights from before a class was appended to the charset (挂): see fit_head."""
+        return super().load_state_dict(fit_head(state_dict, self.classifier[2].out_channels), strict, assign)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: B×3×48×144 → logits B×T×C (T = 18 time steps)."""
         b = self.units_b(self.pdb_b(self.units_a(self.pdb_a(self.stem(x)))))
@@ -66,3 +70,17 @@ class RSNet(nn.Module):
         ctx = self.context(global_mean(d)).expand(-1, -1, h, w)
         logits = self.classifier(torch.cat(feats + [ctx], dim=1))   # B×C×h×w
         return logits.mean(dim=2).transpose(1, 2)                     # B×T×C
+
+
+def fit_head(state: dict, num_classes: int = NUM_CLASSES) -> dict:
+    """An RSNet state dict whose classifier has fewer classes than `num_classes` (weights from
+    before 挂 was appended to the charset), padded: the new classes get zero weights and a -20
+    bias, so the old weights read exactly as before and never emit them. Others: unchanged."""
+    w, b = state.get("classifier.2.weight"), state.get("classifier.2.bias")
+    if w is None or b is None or w.shape[0] >= num_classes:
+        return state
+    extra = num_classes - w.shape[0]
+    state = dict(state)
+    state["classifier.2.weight"] = torch.cat([w, w.new_zeros((extra,) + tuple(w.shape[1:]))])
+    state["classifier.2.bias"] = torch.cat([b, b.new_full((extra,), -20.0)])
+    return state

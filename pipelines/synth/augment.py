@@ -212,3 +212,77 @@ def jitter_corners(corners: np.ndarray, rng: np.random.Generator, frac: float = 
     a = rng.uniform(-frac, frac, (4, 1)).astype(np.float32) * w
     b = rng.uniform(-frac, frac, (4, 1)).astype(np.float32) * h * 2.0
     return c + a * ux + b * uy
+
+
+# ---------------------------------------------------------------- a street camera's worst
+
+
+HARD_MODES = ("motion", "glare", "dusk", "ir", "lowres")
+
+
+def shutter_blur(img: np.ndarray, rng: np.random.Generator, length: tuple[int, int] = (4, 20)) -> np.ndarray:
+    """A car passing a 1/100 s shutter: a horizontal linear smear (±4°). On a 144-px-wide plate
+    crop 4-20 px is about the 5-25 px of a 150-200-px plate in a 1080p frame."""
+    return motion_blur(img, rng, length, angle=float(rng.normal(0, 4)))
+
+
+def headlight_glare(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Dusk with headlights: a large, bright bloom that lifts the blacks and washes the
+    contrast out over part of the image (a plain exposure 'glare' spot is small and additive)."""
+    h, w = img.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx, cy = rng.uniform(-0.2, 1.2) * w, rng.uniform(-0.3, 1.3) * h
+    r = rng.uniform(0.25, 0.8) * max(w, h)
+    spot = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)) * rng.uniform(0.45, 0.9)
+    tint = np.array([rng.uniform(200, 255), rng.uniform(225, 255), 255], np.float32)
+    dark = img.astype(np.float32) * rng.uniform(0.45, 0.9)
+    out = dark * (1 - spot[..., None]) + tint * spot[..., None]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def dusk(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Low light: dark, low contrast, a colour cast and strong sensor noise."""
+    x = np.linspace(0, 1, 256, dtype=np.float32)[None, :].repeat(3, axis=0)
+    cast = rng.uniform(0.8, 1.15, 3).astype(np.float32)[:, None]
+    f = (x ** rng.uniform(1.2, 2.2)) * rng.uniform(0.12, 0.4) * cast + rng.uniform(0.0, 0.05)
+    return noise(_lut(img, f), rng, (4.0, 14.0))
+
+
+def ir_grey(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An infrared night camera: grey, a random mix of the channels (paints reflect IR unlike
+    visible light), sometimes the plate brighter than its characters whatever its colour."""
+    wts = rng.dirichlet((1.0, 1.0, 1.0)).astype(np.float32)
+    grey = img.astype(np.float32) @ wts
+    if rng.random() < 0.3:
+        grey = 255 - grey
+    lo, hi = np.percentile(grey, 2), np.percentile(grey, 98)
+    grey = (grey - lo) / max(hi - lo, 1) * rng.uniform(150, 255) + rng.uniform(0, 40)
+    g = np.clip(grey, 0, 255).astype(np.uint8)
+    return noise(cv2.merge([g, g, g]), rng, (2.0, 8.0))
+
+
+def low_res_updown(img: np.ndarray, rng: np.random.Generator, width: tuple[float, float] = (22.0, 70.0)) -> np.ndarray:
+    """A small, distant plate: the image shrunk to `width` px wide (log-uniform), then enlarged
+    back to its size as the cascade's warp enlarges it."""
+    h, w = img.shape[:2]
+    tw = float(np.exp(rng.uniform(*np.log(width))))
+    if tw >= w:
+        return img
+    sw, sh = max(2, round(tw)), max(2, round(h * tw / w))
+    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+    if rng.random() < 0.5:
+        small = jpeg(small, rng, (30, 80))
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR if rng.random() < 0.6 else cv2.INTER_CUBIC)
+
+
+def camera_hard(img: np.ndarray, rng: np.random.Generator, modes: tuple[str, ...] | None = None) -> np.ndarray:
+    """One or two of HARD_MODES (or the given ones, in order) on a rectified plate crop."""
+    if modes is None:
+        k = 1 if rng.random() < 0.7 else 2
+        modes = tuple(HARD_MODES[i] for i in sorted(rng.choice(len(HARD_MODES), size=k, replace=False)))
+    fn = {"motion": shutter_blur, "glare": headlight_glare, "dusk": dusk, "ir": ir_grey, "lowres": low_res_updown}
+    for m in modes:
+        if m not in fn:
+            raise ValueError(f"unknown camera mode {m!r} (expected one of {', '.join(HARD_MODES)})")
+        img = fn[m](img, rng)
+    return img

@@ -1,0 +1,105 @@
+"""Synthetic two-row plates (pipelines.synth.two_row), the camera degradations
+(pipelines.synth.augment.camera_hard) and the RSNet training items built from them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from alprd.model import two_row
+from alprd.model.charset import encode
+from alprd.model.plate_format import is_valid_plate
+from pipelines.synth import augment as A
+
+
+@pytest.mark.parametrize("kind,text,size,gap_mm", [("truck", "粤BCR709", (440, 220), (75, 95)),
+                                                   ("trailer", "粤BBC71挂", (440, 220), (75, 95)),
+                                                   ("moto", "陕A80469", (220, 140), (38, 56))])
+def test_render_two_row_layout_and_gap(synth_assets, kind, text, size, gap_mm):
+    from pipelines.synth.two_row import render_two_row
+
+    ppm = 1.0
+    p = render_two_row(text, kind, np.random.default_rng(0), px_per_mm=ppm)
+    assert p.image.shape == (size[1], size[0], 3) and p.image.dtype == np.uint8 and p.text == text
+    assert p.alpha.shape == p.image.shape[:2]
+    # ink (dark) in both rows, the composer's cut between them
+    dark = (p.image.mean(2) < 100).mean(1)
+    assert dark[int(20 * ppm):int(gap_mm[0] * ppm) - 5].max() > 0.1
+    assert dark[int(gap_mm[1] * ppm) + 5:].max() > 0.2
+    y = two_row.row_gap(p.image)
+    assert gap_mm[0] * ppm - 6 <= y <= gap_mm[1] * ppm + 6
+    with pytest.raises(ValueError):
+        render_two_row("粤BCR70", kind, np.random.default_rng(0))
+    with pytest.raises(ValueError):
+        render_two_row(text, "bus", np.random.default_rng(0))
+
+
+def test_sampled_two_row_texts_are_valid_plates(synth_assets):
+    from pipelines.synth.two_row import sample_text
+
+    rng = np.random.default_rng(1)
+    for kind in ("truck", "trailer", "moto"):
+        for _ in range(30):
+            t = sample_text(rng, kind)
+            assert is_valid_plate(t), t
+            assert t.endswith("挂") == (kind == "trailer")
+
+
+def test_two_row_crop_items_are_seeded_and_encodable(synth_assets):
+    from pipelines.datasets import TwoRowCropDataset
+
+    ds = TwoRowCropDataset(n=8, seed=3, normalize=False, hard_p=0.5)
+    a, b = ds[2], ds[2]
+    assert a["image"].shape == (3, 48, 144) and a["image"].dtype == torch.uint8
+    assert a["image"].numpy().tobytes() == b["image"].numpy().tobytes() and a["text"] == b["text"]
+    assert a["label"].tolist() == encode(a["text"]) and len(a["text"]) == 7
+    assert {ds[i]["text"] for i in range(8)} != {a["text"]}
+    with pytest.raises(IndexError):
+        ds[8]
+
+
+@pytest.fixture
+def plate_img():
+    """A light plate with dark vertical bars (character-like strokes)."""
+    img = np.full((48, 144, 3), 220, np.uint8)
+    for x in range(10, 134, 18):
+        img[10:38, x:x + 6] = 30
+    return img
+
+
+@pytest.mark.parametrize("mode", A.HARD_MODES)
+def test_camera_hard_modes_are_seeded_and_change_the_image(plate_img, mode):
+    a = A.camera_hard(plate_img, np.random.default_rng(4), (mode,))
+    b = A.camera_hard(plate_img, np.random.default_rng(4), (mode,))
+    assert a.shape == plate_img.shape and a.dtype == np.uint8
+    assert a.tobytes() == b.tobytes()
+    assert np.abs(a.astype(int) - plate_img).mean() > 2
+
+
+def test_camera_hard_effects(plate_img):
+    rng = np.random.default_rng
+    # the shutter smear is horizontal: bars blur sideways, their top and bottom edges stay sharp
+    m = A.shutter_blur(plate_img, rng(0), (15, 15))
+    assert m[24, 20].mean() < 190                      # smeared into the gap between two bars
+    assert m[5].mean() > 215 and m[43].mean() > 215     # nothing smeared up or down
+    assert A.dusk(plate_img, rng(0)).mean() < 0.6 * plate_img.mean()
+    ir = A.ir_grey(np.dstack([plate_img[..., 0], plate_img[..., 1] // 2, plate_img[..., 2]]), rng(0))
+    assert np.abs(ir[..., 0].astype(int) - ir[..., 2]).mean() < 4   # grey (+ a little chroma noise)
+    small = A.low_res_updown(plate_img, rng(0), (20.0, 20.0))
+    assert small.shape == plate_img.shape
+    assert np.abs(np.diff(small.astype(int), axis=1)).max() < np.abs(np.diff(plate_img.astype(int), axis=1)).max()
+    glare = A.headlight_glare(np.zeros_like(plate_img), rng(0))
+    assert glare.max() > 60
+    with pytest.raises(ValueError):
+        A.camera_hard(plate_img, rng(0), ("fog",))
+
+
+def test_crop_dataset_hard_p_zero_keeps_samples(synth_assets):
+    """hard_p=0 draws nothing: the items of older configs are unchanged."""
+    from pipelines.datasets import CropDataset
+
+    a = CropDataset(n_synth=4, seed=1, real_crops=False, ccpd_plates=False, normalize=False)
+    b = CropDataset(n_synth=4, seed=1, real_crops=False, ccpd_plates=False, normalize=False, hard_p=0.0)
+    c = CropDataset(n_synth=4, seed=1, real_crops=False, ccpd_plates=False, normalize=False, hard_p=1.0)
+    assert a[1]["image"].numpy().tobytes() == b[1]["image"].numpy().tobytes()
+    assert a[1]["text"] == c[1]["text"] and a[1]["image"].numpy().tobytes() != c[1]["image"].numpy().tobytes()
