@@ -67,5 +67,5 @@ def test_delivered_pending_retried_and_given_up_are_counted_and_shown(tmp_path):
     assert m['alprd_delivery_pending{sink="webhook:gate"}'] == 0
     assert m['alprd_sink_available{sink="webhook:gate"}'] == 1
     text = _render({**snapshot, "running": True, "age_s": 0.1, "pid": 1})
-    row = next(line for line in text.splitlines() if line.startswith("webhook:gate"))
+    row = next(line for line in text.splitlines() if line.strip().startswith("webhook:gate"))
     assert "2 delivered, 0 pending" in row and "1 given up" in row
