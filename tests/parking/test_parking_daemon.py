@@ -88,8 +88,10 @@ def timed_video(path: Path, start_s: float, rendered) -> Path:
 def config(path: Path, cameras: list[dict], *, state: Path, db: Path, bus_port: int) -> Path:
     cfg = {
         "cameras": cameras,
+        # --no-pace decodes a file flat out: ring slots for every frame of it (125), so frames
+        # waiting for the (slower) worker are not overwritten and every plate is seen
         "defaults": {"fps": 10, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
-                     "open_timeout_s": 3, "read_timeout_s": 3},
+                     "open_timeout_s": 3, "read_timeout_s": 3, "ring_slots": 160},
         "inference": {"device": "cpu", "backend": "torch", "threads": 1, "max_batch": 4,
                       "max_wait_ms": 20, "max_queue_ms": 0},
         "tracking": {"max_unseen_s": 0.5},
