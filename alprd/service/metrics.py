@@ -136,6 +136,17 @@ def families(s: dict) -> list:
         f.add_metric([outcome], float(crops.get(outcome, 0)))
     gauge("crops_bytes", "Bytes of crop JPEGs on disk").add_metric([], float(crops.get("bytes", 0)))
     gauge("crops_files", "Crop JPEG files on disk").add_metric([], float(crops.get("files", 0)))
+    parking = s.get("parking") or {}
+    if parking:
+        occ = gauge("parking_occupancy", "Vehicles inside: open visits per site", ["site"])
+        for site, n in (parking.get("occupancy") or {}).items():
+            occ.add_metric([site], float(n))
+        f = counter("parking_events", "Events derived by the parking stage", ["kind"])
+        for kind, n in (parking.get("events") or {}).items():
+            f.add_metric([kind], float(n))
+        f = gauge("parking_list_entries", "Plates per plate list loaded by the daemon", ["list"])
+        for name, n in (parking.get("lists") or {}).items():
+            f.add_metric([name], float(n))
     f = counter("config_reloads", "SIGHUP reloads", ["result"])
     for result, n in s.get("reloads", {}).items():
         f.add_metric([result], float(n))
