@@ -170,6 +170,10 @@ def render(s: dict, path: Path, console=None) -> None:
                   _n(d.get("queued")), f"{d.get('lag_s', 0):.1f} s", spool, _deliveries(d))
     console.print(t)
 
+    from alprd.parking.report import parking_line
+
+    if (line := parking_line(s)):
+        console.print(line)
     c = s.get("crops", {})
     restarts = ", ".join(f"{k} {v}" for k, v in s.get("restarts", {}).items() if v) or "none"
     console.print(f"crops {_n(c.get('files'))} files, {c.get('bytes', 0) / 1024 / 1024:.1f} MiB; "
