@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from alprd.events import PlateEvent
+from alprd.messages import BatchStats
 
 log = logging.getLogger(__name__)
 
@@ -110,10 +111,10 @@ class Counters:
             self.frames_lost += n
             self.camera(cid).lost += n
 
-    def batch_done(self, results: list, stats: dict) -> None:
-        """One ("results", ...) message of the worker: its FrameResults and its stats."""
+    def batch_done(self, results, stats: BatchStats) -> None:
+        """One Results message of the worker: its FrameResults and its BatchStats."""
         self.frames_processed += len(results)
-        self.frames_stale += stats.get("stale", 0)
+        self.frames_stale += stats.stale
         processed: dict[str, int] = {}
         for r in results:
             processed[r.camera_id] = processed.get(r.camera_id, 0) + 1
@@ -121,15 +122,14 @@ class Counters:
             self.camera(r.camera_id).reads += len(r.reads)
         for cid, n in processed.items():
             self.camera(cid).processed += n
-        for cid, n in stats.get("refs_by_camera", {}).items():  # refs = processed + stale
+        for cid, n in stats.refs_by_camera.items():  # refs = processed + stale
             stale = n - processed.get(cid, 0)
             if stale > 0:
                 self.camera(cid).stale += stale
         if results:
             self.batches += 1
-            infer_s = stats.get("infer_s", 0.0)
-            self.infer_s += infer_s
-            self.batch_latency.observe(infer_s)
+            self.infer_s += stats.infer_s
+            self.batch_latency.observe(stats.infer_s)
             self.batch_size.observe(len(results))
 
     def event(self, e: PlateEvent) -> None:
@@ -166,14 +166,33 @@ def snapshot(c: Counters, *, uptime_s: float, running_s: float, open_tracks: int
     return out
 
 
-def write_atomic(path: Path, data: dict) -> None:
+_write_failing: set[Path] = set()
+
+
+def write_atomic(path: Path, data: dict) -> bool:
+    """Replace path with data's JSON at once; False if the disk refused. Then the old file's
+    time is still touched (needs no space), so `alprd status` can tell a running daemon that
+    cannot rewrite its figures (full disk) from one that is gone; logged once per streak."""
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(data, indent=1))
         os.replace(tmp, path)
     except OSError as exc:
-        log.debug("cannot write %s: %s", path, exc)
+        for undo in (lambda: tmp.unlink(missing_ok=True), lambda: os.utime(path)):
+            try:
+                undo()
+            except OSError:
+                pass
+        if path not in _write_failing:
+            _write_failing.add(path)
+            log.warning("cannot write %s (%s); its figures stay as they were until it can", path,
+                        exc.strerror or exc)
+        return False
+    if path in _write_failing:
+        _write_failing.discard(path)
+        log.info("%s is written again", path)
+    return True
 
 
 def summary(s: dict) -> str:

@@ -141,19 +141,17 @@ class DurableSink:
                 self._drop(f"the spool holds more than spool_max_mb = {self.settings.spool_max_mb:g} MB "
                            f"that {self.target.where} has not taken")
                 return
-            if self._memory:  # older events wait in memory: this one goes behind them
-                if len(self._memory) < self.settings.memory_max_events:
-                    self._memory.append(record)
-                else:
-                    self._drop("memory_max_events reached while the spool's disk refuses writes")
+            if self._memory:
                 self._spool_from_memory()
-            else:
-                try:
-                    self.spool.append([record])
-                except (OSError, SpoolError) as exc:
-                    self._hold(record, exc)
-                    return
-                self._spool_works()
+            if self._memory:  # older events still wait in memory: this one goes behind them
+                self._hold(record, None)
+                return
+            try:
+                self.spool.append([record])
+            except (OSError, SpoolError) as exc:
+                self._hold(record, exc)
+                return
+            self._spool_works()
         if caught_up or self._behind_since is None:
             self._behind_since = time.monotonic()
         with self._cv:
@@ -237,9 +235,13 @@ class DurableSink:
             self.log.error("%s: cannot spool events (%s); dropping them until it recovers", self.label, why)
             self._spool_failing = True
 
-    def _hold(self, record: str, exc: Exception) -> None:
-        if self.settings.memory_max_events <= 0:
-            self._drop(str(exc))
+    def _hold(self, record: str, exc: Exception | None) -> None:
+        if len(self._memory) >= self.settings.memory_max_events:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                self.log.error("%s: the spool's disk refuses writes and %d events wait in memory "
+                               "(memory_max_events): %d dropped so far", self.label,
+                               len(self._memory), self.dropped)
             return
         self._memory.append(record)
         if not self._spool_failing:

@@ -8,6 +8,9 @@ must be idempotent (the SQL sink inserts ON CONFLICT DO NOTHING by event_id).
 Layout of the directory: ``seg-<n>.jsonl`` (n increasing; one record per line, fsync'd per append),
 ``ack.json`` ({"segment": n, "offset": bytes} = everything before it is consumed) and ``lock``
 (flock, so two daemons never share a spool). A torn last line (crash mid-write) is cut on open.
+An append is all or nothing: a write the disk refuses (full, read-only) is cut back off the file,
+so a record reported as not spooled never turns up later. A damaged ack file (empty, garbled,
+a negative offset) is logged and the spool replayed from its first segment (replays are harmless).
 """
 from __future__ import annotations
 
@@ -60,13 +63,19 @@ class Spool:
             raise SpoolError(f"spool {self.dir} is in use by another process") from None
         self._ack = self._load_ack()
         segs = self._segments()
+        ack = self._ack
+        if segs and (ack.segment > segs[-1] or (
+                ack.segment in segs and ack.offset > self._seg_path(ack.segment).stat().st_size)):
+            log.warning("spool %s: ack.json points past the data of its segment; replaying the "
+                        "spool from segment %d", self.dir, segs[0])
+            self._ack = Position(segs[0], 0)
         if segs and segs[-1] >= self._ack.segment:
             self._seg = segs[-1]
             self._repair_tail(self._seg_path(self._seg))
         else:
             self._seg = max(self._ack.segment, 1)
-        self._file = open(self._seg_path(self._seg), "ab")
-        self._end = Position(self._seg, self._file.tell())
+        self._fd: int | None = self._open_segment(self._seg)
+        self._end = Position(self._seg, os.fstat(self._fd).st_size)
         self.appended_records = 0  # by this process: lets a consumer wait for "n more"
         if self._ack > self._end:  # ack file ahead of the data (files removed by hand): start over
             log.warning("spool %s: ack beyond the data, resetting it", self.dir)
@@ -87,16 +96,27 @@ class Spool:
                 continue
         return sorted(out)
 
+    def _open_segment(self, n: int) -> int:
+        return os.open(self._seg_path(n), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+
     def _load_ack(self) -> Position:
+        segs = self._segments()
+        start = Position(segs[0] if segs else 1, 0)
         try:
-            d = json.loads((self.dir / "ack.json").read_text())
-            return Position(int(d["segment"]), int(d["offset"]))
+            text = (self.dir / "ack.json").read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
-            segs = self._segments()
-            return Position(segs[0] if segs else 1, 0)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise SpoolError(f"spool {self.dir}: unreadable ack.json ({exc}); "
-                             "move it aside to replay the whole spool") from None
+            return start
+        try:
+            d = json.loads(text)
+            seg, off = d["segment"], d["offset"]
+            if not all(type(v) is int and v >= 0 for v in (seg, off)):
+                raise ValueError(f"segment and offset must be whole numbers >= 0, got {seg!r}, {off!r}")
+            return Position(seg, off)
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            why = "empty" if not text.strip() else f"{type(exc).__name__}: {str(exc)[:200]}"
+            log.warning("spool %s: damaged ack.json (%s); replaying the spool from segment %d "
+                        "(records already written are written again harmlessly)", self.dir, why, start.segment)
+            return start
 
     def _write_ack(self, pos: Position) -> None:
         tmp = self.dir / "ack.json.tmp"
@@ -141,22 +161,35 @@ class Spool:
 
     # --- producer side -------------------------------------------------------------------------
     def append(self, records: list[str]) -> Position:
-        """Write records (one line each, no newlines inside) durably; returns the end position."""
+        """Write records (one line each, no newlines inside) durably; returns the end position.
+        All or nothing: on OSError (disk full...) none of them is in the spool, now or later."""
         data = b"".join(r.encode("utf-8") + b"\n" for r in records)
         with self._lock:
-            if self._file.closed:
+            if self._fd is None:
                 raise SpoolError(f"spool {self.dir} is closed")
             if self._end.offset > 0 and self._end.offset + len(data) > self._segment_bytes:
-                self._file.close()
-                self._seg += 1
-                self._file = open(self._seg_path(self._seg), "ab")
+                fd = self._open_segment(self._seg + 1)
+                os.close(self._fd)
+                self._fd, self._seg = fd, self._seg + 1
+                self._end = Position(self._seg, os.fstat(fd).st_size)
                 if self._fsync:
                     _fsync_dir(self.dir)
-            self._file.write(data)
-            self._file.flush()
-            if self._fsync:
-                os.fdatasync(self._file.fileno())
-            self._end = Position(self._seg, self._file.tell())
+            fd, end = self._fd, self._end
+            try:
+                if os.fstat(fd).st_size != end.offset:  # the remains of a failed append
+                    os.ftruncate(fd, end.offset)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                if self._fsync:
+                    os.fdatasync(fd)
+            except OSError:
+                try:
+                    os.ftruncate(fd, end.offset)
+                except OSError:  # cut again before the next append (the size check above)
+                    pass
+                raise
+            self._end = Position(self._seg, end.offset + len(data))
             self.appended_records += len(records)
             return self._end
 
@@ -220,8 +253,9 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
-            if not self._file.closed:
-                self._file.close()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
         if not self._lockfile.closed:
             fcntl.flock(self._lockfile, fcntl.LOCK_UN)
             self._lockfile.close()

@@ -77,3 +77,44 @@ def test_pending_bytes(tmp_path):
     s.ack(s.end)
     assert s.pending_bytes() == 0
     s.close()
+
+
+@pytest.mark.parametrize("ack", ["", "{", "null", '{"segment": 1}', '{"segment": 1, "offset": -40}',
+                                 '{"segment": 1.5, "offset": 0}', '{"segment": 1, "offset": 99999}',
+                                 '{"segment": 999, "offset": 0}'])
+def test_a_damaged_ack_file_is_logged_and_the_spool_replayed(tmp_path, caplog, ack):
+    s = Spool(tmp_path)
+    s.append(["r0", "r1"])
+    s.close()
+    (tmp_path / "ack.json").write_text(ack)
+    s = Spool(tmp_path)  # before: SpoolError (the daemon exited 2), or a reader at offset -40
+    assert _drain(s, s.acked)[0] == ["r0", "r1"]
+    assert "spool" in caplog.text and "replaying" in caplog.text
+    s.ack(s.end)
+    s.close()
+    assert _drain(Spool(tmp_path), Position(1, 0))[0] == ["r0", "r1"]  # the ack is whole again
+
+
+def test_an_append_the_full_disk_refuses_never_turns_up_later(tmp_path):
+    from tinyfs import TinyFs
+
+    with TinyFs(tmp_path / "fs", size="64k") as fs:
+        if fs.reason:
+            pytest.skip(fs.reason)
+        s = Spool(fs.path / "spool", fsync=True)
+        s.append(["first"])
+        fs.fill()
+        failed = 0
+        for i in range(20):
+            try:
+                s.append([f"big-{i}-" + "x" * 5000])
+            except OSError:
+                failed += 1
+        assert failed == 20
+        fs.free()
+        s.append(["after"])
+        assert _drain(s, s.acked)[0] == ["first", "after"]  # before: the failed ones landed later
+        s.close()
+        s = Spool(fs.path / "spool")
+        assert _drain(s, s.acked)[0] == ["first", "after"]
+        s.close()
