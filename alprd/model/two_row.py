@@ -10,10 +10,13 @@ high. The text then comes out in order (粤B + BC71挂 → 粤BBC71挂) from one
 CTC decode, the plate-layout repair and the rereads work unchanged. RSNet learns these composed
 images from synthetic two-row plates (pipelines.synth.two_row builds them with this function).
 
-Which quads are tried: a single-row plate is 3.1 (blue) to 3.4 (green) times as wide as high, a
-two-row one 1.6 to 2; a quad below MAX_ASPECT is read both ways and the read that fits a plate
-layout with the higher mean confidence kept (a single-row plate seen from the side is narrow
-too, so the aspect alone does not decide).
+Which quads are tried: two-row plates are yellow (trucks, trailers, motorcycles), and a quad of
+one is at most MAX_ASPECT times as wide as high: 2 for its outer corners (1.6 for a motorcycle),
+2.3-2.9 for the box around its tall bottom row, which is what a detector trained on single-row
+plates finds on them (the shipped DSNet did so on all 10 two-row dev scenes it found). A yellow
+quad under MAX_ASPECT is read as a two-row plate from itself and from itself grown upwards by
+GROW_UP (the missing top row), and the read that fits a plate layout with the highest mean
+confidence is kept, the single-row read included (a single-row yellow plate stays single).
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ import numpy as np
 from alprd.model import geometry
 
 WARP_SIZE = (288, 144)        # width × height a two-row plate is rectified to before composing
-MAX_ASPECT = 2.6              # quads narrower than this (width / height) are also read as two-row
+MAX_ASPECT = 3.2              # yellow quads narrower than this (width / height) are also read as two-row
+GROW_UP = (0.0, 0.6, 0.9)     # the quad's top edge moved up by these fractions of its height
 GAP_BAND = (0.22, 0.5)        # where the gap between the rows lies, as fractions of the height
 TOP_SHARE = 44                # px of the 144-px composed image given to the top row (2 of 7 chars)
 TOP_CROP = (0.08, 0.92)       # horizontal extent of the top row (its two characters are centred)
@@ -37,8 +41,27 @@ def aspect(quad: np.ndarray) -> float:
     return float(w / max(h, 1e-6))
 
 
-def is_candidate(quad: np.ndarray) -> bool:
-    return aspect(quad) < MAX_ASPECT
+def is_yellow(plate: np.ndarray) -> bool:
+    """Whether a rectified plate (BGR) is mostly yellow paint: the median hue and saturation of
+    its pixels (OpenCV hue 0-180: yellow is about 20-35)."""
+    hsv = cv2.cvtColor(plate, cv2.COLOR_BGR2HSV).reshape(-1, 3)
+    h, s, v = np.median(hsv, axis=0)
+    return bool(12 <= h <= 40 and s >= 60 and v >= 50)
+
+
+def is_candidate(quad: np.ndarray, frame: np.ndarray | None = None) -> bool:
+    """A quad narrow enough to be a two-row plate (and yellow, when its frame is given)."""
+    if aspect(quad) >= MAX_ASPECT:
+        return False
+    return frame is None or is_yellow(geometry.warp_plate(frame, quad, (48, 16)))
+
+
+def grow_up(quad: np.ndarray, frac: float) -> np.ndarray:
+    """The quad with its top edge moved up (along its own sides) by frac × its height."""
+    q = np.asarray(quad, np.float32).reshape(4, 2).copy()
+    q[0] -= frac * (q[3] - q[0])
+    q[1] -= frac * (q[2] - q[1])
+    return q
 
 
 def row_gap(plate: np.ndarray) -> int:
@@ -89,18 +112,26 @@ def pick(single: tuple[str, tuple[float, ...]], double: tuple[str, tuple[float, 
 Read = tuple[str, tuple[float, ...]]
 
 
-def reread(frames, quads, owners, reads: list[Read], read_u8) -> tuple[list[Read], list[bool]]:
-    """The cascade's two-row pass: each quad narrow enough to be a two-row plate (is_candidate)
-    is composed (`warp`) out of its frame and read by `read_u8` (N×48×144×3 uint8 → reads) in
-    one batch; `pick` keeps the better read. Returns the reads and which are two-row reads.
+def reread(frames, quads, owners, reads: list[Read], read_u8, grow: tuple[float, ...] = GROW_UP,
+           colour: bool = True) -> tuple[list[Read], list[bool], list[np.ndarray]]:
+    """The cascade's two-row pass: each quad that may be a two-row plate (is_candidate; yellow
+    unless colour=False) is composed (`warp`) out of its frame from itself grown up by each of
+    `grow`, all read by `read_u8` (N×48×144×3 uint8 → reads) in one batch, and `pick` keeps the
+    best read. Returns the reads, which are two-row reads, and the quads they were read from
+    (a two-row read's grown quad: the whole plate).
 
     frames: the frames; quads: N×4×2 in frame pixels; owners: the frame index of each quad."""
     reads = list(reads)
+    quads = [np.asarray(q, np.float32) for q in quads]
     two = [False] * len(reads)
-    idx = [k for k, q in enumerate(quads) if is_candidate(q)]
+    idx = [k for k, q in enumerate(quads) if is_candidate(q, frames[owners[k]] if colour else None)]
     if not idx:
-        return reads, two
-    crops = np.stack([warp(frames[owners[k]], quads[k]) for k in idx])
-    for k, r in zip(idx, read_u8(crops)):
-        reads[k], two[k] = pick(reads[k], r)
-    return reads, two
+        return reads, two, quads
+    tries = [(k, grow_up(quads[k], f)) for k in idx for f in grow]
+    got = read_u8(np.stack([warp(frames[owners[k]], q) for k, q in tries]))
+    for n, k in enumerate(idx):
+        for m in range(len(grow)):
+            (reads[k], better) = pick(reads[k], got[n * len(grow) + m])
+            if better:
+                two[k], quads[k] = True, tries[n * len(grow) + m][1]
+    return reads, two, quads

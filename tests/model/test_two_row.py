@@ -54,9 +54,15 @@ def test_aspect_and_candidates():
     single = np.array([[0, 0], [440, 0], [440, 140], [0, 140]], np.float32)
     double = np.array([[0, 0], [440, 0], [440, 220], [0, 220]], np.float32)
     moto = np.array([[10, 10], [230, 12], [228, 150], [12, 148]], np.float32)
+    green = np.array([[0, 0], [480, 0], [480, 140], [0, 140]], np.float32)
     assert abs(two_row.aspect(single) - 440 / 140) < 1e-3
-    assert not two_row.is_candidate(single)
+    assert not two_row.is_candidate(green)
     assert two_row.is_candidate(double) and two_row.is_candidate(moto)
+    blue = np.zeros((300, 500, 3), np.uint8)
+    blue[:] = (180, 90, 30)
+    yellow = np.zeros((300, 500, 3), np.uint8)
+    yellow[:] = (0, 200, 250)
+    assert not two_row.is_candidate(single, blue) and two_row.is_candidate(single, yellow)
 
 
 def test_compose_puts_the_rows_side_by_side():
@@ -93,14 +99,27 @@ def test_pick_and_reread():
     assert two_row.pick(("粤BBC711", (0.9,) * 7), ("", ()))[1] is False
 
     frame = np.full((400, 600, 3), 90, np.uint8)
-    quads = np.array([[[10, 10], [320, 10], [320, 110], [10, 110]],       # 3.1: single-row only
-                      [[100, 200], [320, 200], [320, 310], [100, 310]]], np.float32)   # 2.0
+    frame[200:310, 100:320] = (0, 200, 250)                          # a yellow plate
+    quads = np.array([[[10, 10], [400, 10], [400, 110], [10, 110]],       # 3.9: single-row only
+                      [[100, 250], [320, 250], [320, 310], [100, 310]],   # 3.7 but its bottom row...
+                      [[100, 230], [320, 230], [320, 310], [100, 310]]], np.float32)   # 2.75, yellow
     seen = []
 
     def read_u8(batch):
         seen.append(batch.shape)
-        return [("湘AH575挂", (0.99,) * 7)] * len(batch)
+        return [("湘AH575挂", (0.99,) * 7)] + [("湘AH575挂", (0.5,) * 7)] * (len(batch) - 1)
 
-    reads, two = two_row.reread([frame], quads, [0, 0], [("皖A12345", (0.9,) * 7), ("湘AH5751", (0.6,) * 7)], read_u8)
-    assert seen == [(1, 48, 144, 3)]
-    assert reads == [("皖A12345", (0.9,) * 7), ("湘AH575挂", (0.99,) * 7)] and two == [False, True]
+    first = [("皖A12345", (0.9,) * 7), ("湘AH5751", (0.6,) * 7), ("湘AH5751", (0.6,) * 7)]
+    reads, two, used = two_row.reread([frame], quads, [0, 0, 0], first, read_u8)
+    assert seen == [(len(two_row.GROW_UP), 48, 144, 3)]               # only the yellow, narrow quad
+    assert reads == first[:2] + [("湘AH575挂", (0.99,) * 7)] and two == [False, False, True]
+    assert np.allclose(used[2], quads[2])                             # read best from itself
+    grey = np.full((400, 600, 3), 90, np.uint8)
+    assert two_row.reread([grey], quads, [0, 0, 0], first, read_u8)[1] == [False] * 3
+    assert two_row.reread([grey], quads, [0, 0, 0], first, read_u8, colour=False)[1] == [False, False, True]
+
+
+def test_grow_up_moves_the_top_edge_only():
+    q = np.array([[0, 100], [300, 100], [300, 200], [0, 200]], np.float32)
+    g = two_row.grow_up(q, 0.5)
+    assert np.allclose(g[:2, 1], 50) and np.allclose(g[2:], q[2:]) and np.allclose(g[:, 0], q[:, 0])
