@@ -34,6 +34,8 @@ from alprd.sinks.delivery import Delivery, DeliveryCounters, DeliverySink, give_
 from alprd.sinks.durable import Rejected, TargetUnavailable
 
 log = logging.getLogger(__name__)
+# httpx logs every request at INFO; the sink logs state changes once (DESIGN.md), not per event
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 REFUSED_STATUS = frozenset({400, 410, 413, 415, 422})
 
