@@ -54,7 +54,8 @@ def build_sinks(cfg: AppConfig, *, stdout_file=None) -> list[Sink]:
         if s.mqtt.enabled:
             cams = [c.id for c in cfg.cameras if c.enabled]
             sinks.append(_delivery("sinks.mqtt", "mqtt", "MqttSink",
-                                   lambda cls: cls(s.mqtt, delivery_spool(cfg, s.mqtt, "mqtt"), cameras=cams)))
+                                   lambda cls: cls(s.mqtt, delivery_spool(cfg, s.mqtt, "mqtt"), cameras=cams,
+                                                   lists_source=plate_lists_source(cfg))))
     except BaseException:
         for sink in sinks:
             try:
@@ -68,6 +69,24 @@ def build_sinks(cfg: AppConfig, *, stdout_file=None) -> list[Sink]:
 def delivery_spool(cfg: AppConfig, sink_cfg, default: str) -> Path:
     """A delivery sink's spool: its spool_dir, else <state_dir>/spool/<default>."""
     return Path(sink_cfg.spool_dir) if sink_cfg.spool_dir else cfg.state_path("spool", default)
+
+
+def plate_lists_source(cfg: AppConfig):
+    """For Home Assistant discovery: a function reading the plate lists (name, cameras) from the
+    SQL database, or None without one. Its errors (no lists table yet, database away) are the
+    caller's to absorb: the MQTT sink keeps the lists it had."""
+    if not cfg.sinks.sql.enabled:
+        return None
+    from alprd.parking.lists import load_lists
+    from alprd.sinks.db_url import make_engine, url_from_config
+
+    try:
+        engine = make_engine(url_from_config(cfg.sinks.sql), busy_timeout_s=cfg.sinks.sql.busy_timeout_s,
+                             create_dirs=False)
+    except Exception as exc:  # noqa: BLE001 - the SQL sink reports a bad URL itself
+        log.debug("plate lists for MQTT discovery unavailable: %s", exc)
+        return None
+    return lambda: [(pl.name, pl.cameras) for pl in load_lists(engine)]
 
 
 def _delivery(key: str, module: str, cls_name: str, make):

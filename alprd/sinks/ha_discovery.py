@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import socket
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional, Union
 
 ONLINE, OFFLINE = "online", "offline"
 
@@ -64,11 +64,15 @@ def _device(node: str, camera_id: str, version: str) -> dict[str, Any]:
             "manufacturer": "alprd", "model": "ALPR camera", "sw_version": version}
 
 
+ListSpec = Union[str, tuple[str, Optional[Iterable[str]]]]  # a name, or (name, its cameras or None = all)
+
+
 def discovery_messages(*, discovery_prefix: str, topic_prefix: str, node: str, cameras: Iterable[str],
-                       lists: Iterable[str] = (), match_off_s: float = 10.0,
+                       lists: Iterable[ListSpec] = (), match_off_s: float = 10.0,
                        version: str = "0") -> list[tuple[str, dict[str, Any]]]:
     """Every retained discovery config: per camera a device with a "last plate" sensor and one
-    binary sensor per plate list (on for match_off_s after a match of that list there)."""
+    binary sensor per plate list that applies to it (on for match_off_s after a match there)."""
+    specs = [(x, None) if isinstance(x, str) else (x[0], None if x[1] is None else set(x[1])) for x in lists]
     avail = availability_topic(topic_prefix)
     common = {"availability_topic": avail, "payload_available": ONLINE,
               "payload_not_available": OFFLINE, "origin": {"name": "alprd", "sw": version}}
@@ -82,7 +86,9 @@ def discovery_messages(*, discovery_prefix: str, topic_prefix: str, node: str, c
             "object_id": f"alprd_{obj}_last_plate", "state_topic": state,
             "value_template": "{{ value_json.plate }}", "json_attributes_topic": state,
             "icon": "mdi:car", "device": dev}))
-        for name in lists:
+        for name, scope in specs:
+            if scope is not None and cam not in scope:
+                continue
             topic = match_topic(topic_prefix, cam, name)
             out.append((f"{discovery_prefix}/binary_sensor/{obj}/match_{slug(name)}/config", {
                 **common, "name": f"On list {name}", "unique_id": f"alprd_{obj}_match_{slug(name)}",

@@ -21,7 +21,7 @@ import ssl
 import threading
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -35,7 +35,8 @@ from alprd.sinks.signing import read_secret
 
 log = logging.getLogger(__name__)
 
-ACK_WAIT_S = 10.0  # a batch whose PUBACKs have not all come within this is retried (not re-sent)
+ACK_WAIT_S = 10.0
+LISTS_REFRESH_S = 30.0  # how often the plate lists are re-read for discovery (while idle)  # a batch whose PUBACKs have not all come within this is retried (not re-sent)
 
 
 def _acked(info: paho.MQTTMessageInfo) -> bool:
@@ -50,13 +51,18 @@ class MqttTarget:
     """The durable mechanism's target: one paho client, its connection state and PUBACKs."""
 
     def __init__(self, cfg: MqttSinkConfig, counters: DeliveryCounters, *, cameras: Iterable[str] = (),
-                 lists: Iterable[str] = (), password: str | None = None) -> None:
+                 lists: Iterable[ha.ListSpec] = (), password: str | None = None,
+                 lists_source: Callable[[], list[ha.ListSpec]] | None = None) -> None:
         self.cfg = cfg
         self.counters = counters
         self.where = f"MQTT broker {cfg.host}:{cfg.port}"
         self.node = cfg.homeassistant.node_id or ha.default_node_id()
         self.cameras = list(cameras)
-        self.lists = list(dict.fromkeys([*cfg.homeassistant.lists, *lists]))
+        self._fixed_lists = [*cfg.homeassistant.lists, *lists]
+        self._lists_source = lists_source  # the plate lists in SQL, re-read while idle
+        self._source_lists: list[ha.ListSpec] = self._read_lists() or []
+        self._disc_lock = threading.Lock()
+        self._config_topics: set[str] = set()  # discovery configs published (to remove stale ones)
         self._status = ha.availability_topic(cfg.topic_prefix)
         self._cv = threading.Condition()
         self._connected = False
@@ -90,8 +96,7 @@ class MqttTarget:
         if reason_code.is_failure:
             log.warning("MQTT: %s refused the connection (%s)", self.where, reason_code)
             return
-        for topic, payload in self.discovery():
-            client.publish(topic, json.dumps(payload, ensure_ascii=False), qos=1, retain=True)
+        self._publish_discovery()
         client.publish(self._status, ha.ONLINE, qos=1, retain=True)
         with self._cv:
             self._connected = True
@@ -113,6 +118,12 @@ class MqttTarget:
             self._cv.notify_all()
 
     # --- what is published -----------------------------------------------------------------------
+    @property
+    def lists(self) -> list[ha.ListSpec]:
+        names = {x if isinstance(x, str) else x[0] for x in self._source_lists}
+        return [*self._source_lists, *(x for x in self._fixed_lists
+                                       if (x if isinstance(x, str) else x[0]) not in names)]
+
     def discovery(self) -> list[tuple[str, dict]]:
         h = self.cfg.homeassistant
         if not h.enabled:
@@ -120,6 +131,38 @@ class MqttTarget:
         return ha.discovery_messages(discovery_prefix=h.prefix, topic_prefix=self.cfg.topic_prefix,
                                      node=self.node, cameras=self.cameras, lists=self.lists,
                                      match_off_s=h.match_off_s, version=_version)
+
+    def _publish_discovery(self) -> None:
+        """Publish every config (retained) and an empty retained payload on the topic of each one
+        that is gone (a list removed), which makes Home Assistant drop that entity."""
+        with self._disc_lock:
+            msgs = self.discovery()
+            for topic, payload in msgs:
+                self.client.publish(topic, json.dumps(payload, ensure_ascii=False), qos=1, retain=True)
+            topics = {t for t, _ in msgs}
+            for topic in self._config_topics - topics:
+                self.client.publish(topic, b"", qos=1, retain=True)
+            self._config_topics = topics
+
+    def _read_lists(self) -> list[ha.ListSpec] | None:
+        if self._lists_source is None:
+            return None
+        try:
+            return list(self._lists_source())
+        except Exception as exc:  # noqa: BLE001 - no lists table yet, database away: keep the last
+            log.debug("MQTT: cannot read the plate lists (%s)", exc)
+            return None
+
+    def idle(self) -> float:
+        """Called by the writer while its queue is empty: re-read the plate lists, and publish
+        the discovery configs again when they changed."""
+        lists = self._read_lists()
+        if lists is not None and lists != self._source_lists:
+            self._source_lists = lists
+            log.info("MQTT: plate lists changed; publishing the Home Assistant configs again")
+            if self._connected:
+                self._publish_discovery()
+        return LISTS_REFRESH_S
 
     @property
     def connected(self) -> bool:
@@ -205,12 +248,14 @@ class MqttSink(DeliverySink):
     """The Sink of the MQTT broker (named ``mqtt`` in status and metrics)."""
 
     def __init__(self, cfg: MqttSinkConfig, spool_dir: str | Path, *, cameras: Iterable[str] = (),
-                 lists: Iterable[str] = (), fsync: bool = True) -> None:
+                 lists: Iterable[ha.ListSpec] = (), fsync: bool = True,
+                 lists_source: Callable[[], list[ha.ListSpec]] | None = None) -> None:
         password = None
         if cfg.password_env or cfg.password_file:
             password = read_secret(cfg.password_env, cfg.password_file).decode("utf-8")
         counters = DeliveryCounters()
-        self.target = MqttTarget(cfg, counters, cameras=cameras, lists=lists, password=password)
+        self.target = MqttTarget(cfg, counters, cameras=cameras, lists=lists, password=password,
+                                 lists_source=lists_source)
         try:
             super().__init__("mqtt", cfg, self.target, counters, spool_dir, batch_size=cfg.batch_size,
                              fsync=fsync, label="MQTT sink", logger=log)

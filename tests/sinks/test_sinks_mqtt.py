@@ -292,3 +292,44 @@ def test_kill_9_with_unacknowledged_messages_then_restart_loses_nothing(tmp_path
         sub.close()
     plates = [json.loads(p)["plate"] for _, p, _ in sub.on("alprd/")]
     assert list(dict.fromkeys(plates)) == [f"D{i:04d}" for i in range(10)]
+
+
+def test_plate_lists_in_sql_become_binary_sensors_and_follow_changes(tmp_path, mosquitto, monkeypatch):
+    from alprd.parking import lists as plate_lists
+    from alprd.sinks import mqtt as mqtt_mod
+    from alprd.sinks import schema
+    from alprd.sinks.db_url import make_engine
+    from alprd.sinks.factory import build_sinks
+
+    monkeypatch.setattr(mqtt_mod, "LISTS_REFRESH_S", 0.2)
+    db = f"sqlite:///{tmp_path / 'events.db'}"
+    engine = make_engine(db)
+    schema.prepare_database(engine)  # an empty SQLite database gets the schema
+    plate_lists.create_list(engine, "residents", "allow")
+    plate_lists.create_list(engine, "barred", "deny", cameras=["exit"])  # one camera only
+    app = parse_config({"cameras": [{"id": "entry", "url": "x"}, {"id": "exit", "url": "y"}],
+                        "storage": {"state_dir": str(tmp_path / "state")},
+                        "sinks": {"stdout": {"enabled": False}, "jsonl": {"enabled": False},
+                                  "bus": {"enabled": False}, "sql": {"url": db},
+                                  "mqtt": {"enabled": True, "port": mosquitto.port,
+                                           "homeassistant": {"node_id": "lot"}}}})
+    sinks = build_sinks(app)
+    sub = Subscriber(mosquitto.port, ["homeassistant/binary_sensor/#"])
+    try:
+        def configs():
+            now = {}
+            for t, p, _ in sub.on("homeassistant/"):
+                now[t] = p  # the latest payload per topic; "" = removed
+            return {t.split("/")[2] + "/" + t.split("/")[3] for t, p in now.items() if p}
+
+        assert wait_until(lambda: configs() == {"lot_entry/match_residents", "lot_exit/match_residents",
+                                                "lot_exit/match_barred"}), configs()
+        plate_lists.create_list(engine, "visitors", "watch")
+        plate_lists.delete_list(engine, "barred")
+        assert wait_until(lambda: configs() == {"lot_entry/match_residents", "lot_exit/match_residents",
+                                                "lot_entry/match_visitors", "lot_exit/match_visitors"}), configs()
+    finally:
+        for s in sinks:
+            s.close()
+        sub.close()
+        engine.dispose()
