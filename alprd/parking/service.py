@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from alprd.config import AppConfig, CameraConfig
 from alprd.parking.config import CameraParking
 from alprd.parking.match import load_costs
-from alprd.parking.stage import ParkingStage, spooled_visit_events
+from alprd.parking.stage import ParkingStage, spooled_records
 
 log = logging.getLogger(__name__)
 
@@ -27,25 +27,45 @@ def build_stage(cfg: AppConfig, cameras: Iterable[CameraConfig], sinks: Iterable
     lists = None
     open_visits: dict[str, list] = {}
     sql_sink = next((s for s in sinks if getattr(s, "name", None) == "sql"), None)
+    spool = getattr(sql_sink, "spool", None)
+    spooled: list[dict] = []
     if cfg.sinks.sql.enabled:
         from alprd.parking.lists import ListCache
-        from alprd.parking.store import open_visits as read_open
         from alprd.sinks.db_url import make_engine, url_from_config
 
         engine = make_engine(url_from_config(cfg.sinks.sql), busy_timeout_s=cfg.sinks.sql.busy_timeout_s)
         lists = ListCache(engine, p.lists_refresh_s, cfg.state_path("parking", "lists.json")).start()
-        for site in sorted({r.site for r in roles.values() if r.role != "none"}):
-            try:
-                open_visits[site] = read_open(engine, site)
-            except Exception as exc:  # noqa: BLE001 - a database down at start: the spool still helps
-                log.warning("parking: cannot read the open visits of site %s (%s); starting from the spool only",
-                            site, str(getattr(exc, "orig", None) or exc).splitlines()[0])
+        sites = sorted({r.site for r in roles.values() if r.role != "none"})
+        open_visits, spooled = _state(engine, sites, sql_sink, spool)
     stage = ParkingStage(p, roles, costs, lists=lists, open_visits=open_visits)
-    spooled = spooled_visit_events(getattr(sql_sink, "spool", None))
-    stage.replay(spooled)
+    stage.recovered = stage.recover(spooled)
     if stage.books:
         log.info("parking: %s", ", ".join(f"site {s}: {n} inside" for s, n in stage.occupancy.items()))
     return stage
+
+
+def _state(engine, sites: list[str], sql_sink, spool) -> tuple[dict[str, list], list[dict]]:
+    """The open visits in SQL and the records of the SQL sink's spool after them, read as one
+    consistent cut: the writer first gets a chance to empty the spool (database up); then both
+    are read until the spool's acknowledged position did not move in between."""
+    from alprd.parking.store import open_visits as read_open
+
+    if sql_sink is not None and spool is not None and sql_sink.pending():
+        sql_sink.flush(10.0)  # returns at once when the database is down
+    for _ in range(5):
+        mark = spool.acked if spool is not None else None
+        open_visits: dict[str, list] = {}
+        try:
+            for site in sites:
+                open_visits[site] = read_open(engine, site)
+        except Exception as exc:  # noqa: BLE001 - a database down at start: the spool still helps
+            log.warning("parking: cannot read the open visits (%s); starting from the spool only",
+                        str(getattr(exc, "orig", None) or exc).splitlines()[0])
+        spooled = spooled_records(spool)
+        if spool is None or spool.acked == mark:
+            return open_visits, spooled
+    log.warning("parking: the SQL sink kept writing while the state was read; using the last reading")
+    return open_visits, spooled
 
 
 def inward_of(cameras: Iterable[CameraConfig]) -> dict[str, tuple[float, float]]:
@@ -75,6 +95,9 @@ class StageRunner:
             return []
 
     def tick(self, now_mono: float) -> list:
+        if self.stage is not None and self.stage.recovered:
+            lost, self.stage.recovered = self.stage.recovered, []
+            return lost  # derived events a kill lost, re-derived at start: published first
         if self.stage is None or now_mono < self._next_tick:
             return []
         self._next_tick = now_mono + self.TICK_S

@@ -20,7 +20,7 @@ import logging
 from collections import OrderedDict
 from datetime import datetime
 
-from alprd.derived_events import DerivedEvent, PlateMatch, VisitEvent, derived_id, track_key
+from alprd.derived_events import DerivedEvent, PlateMatch, VisitEvent, derived_id, event_from_dict, track_key
 from alprd.events import PlateEvent
 from alprd.parking.config import CameraParking, ParkingConfig
 from alprd.parking.match import ConfusionCosts, PlateList, match_read
@@ -43,8 +43,9 @@ class ParkingStage:
                                       max_age_s=cfg.max_visit_age_s, repeat_s=cfg.repeat_s,
                                       open_visits=(open_visits or {}).get(site, ()))
                       for site in sites}
-        self._matched: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._matched: OrderedDict[str, None] = OrderedDict()  # ids of the matches already sent
         self.counts = {"plate.match": 0, "visit.open": 0, "visit.closed": 0}
+        self.recovered: list[DerivedEvent] = []  # recover()'s result, for the daemon to publish
 
     @property
     def occupancy(self) -> dict[str, int]:
@@ -68,12 +69,39 @@ class ParkingStage:
             out += b.expire(now)
         return self._count(out)
 
-    def replay(self, events: list[VisitEvent]) -> None:
-        """Fold visit events already published (spooled, not yet in SQL) into the books."""
-        for e in events:
-            b = self.books.get(e.site)
-            if b is not None:
-                b.apply(e)
+    def recover(self, records: list[dict]) -> list[DerivedEvent]:
+        """Replay, in order, what the SQL sink's spool holds that SQL does not have yet (a
+        restart after a crash or during an outage), on top of the state read from SQL.
+
+        Derived events fold into the state (open visits, matches already sent). Plate events are
+        derived again: what they give that the spool also holds after them is the same event
+        (same id) and is not repeated; what it does not hold was lost by a kill between a plate
+        event and its derived events, and is returned to be published now.
+        """
+        counts = dict(self.counts)
+        pending: dict[str, DerivedEvent] = {}
+        for d in records:
+            try:
+                ev = event_from_dict(d)
+            except (ValueError, TypeError, KeyError):
+                continue  # the sink rejects it in its own time
+            if isinstance(ev, PlateEvent):
+                for x in self.process(ev):
+                    pending[x.event_id] = x
+            elif ev.event_id in pending:
+                del pending[ev.event_id]  # derived again just now: state already has it
+            elif isinstance(ev, VisitEvent):
+                b = self.books.get(ev.site)
+                if b is not None:
+                    b.apply(ev)
+            elif isinstance(ev, PlateMatch):
+                self._remember_match(ev.event_id)
+        self.counts = counts
+        lost = list(pending.values())
+        if lost:
+            log.warning("parking: %d derived event(s) were lost with the last run (killed between a plate "
+                        "event and its derived events); publishing them now", len(lost))
+        return self._count(lost)
 
     # -- internals ---------------------------------------------------------------------------------
     def _count(self, out: list[DerivedEvent]) -> list[DerivedEvent]:
@@ -88,19 +116,22 @@ class ParkingStage:
         vehicle = track_key(ev)
         out = []
         for m in match_read(ev.plate, ev.camera_id, ev.last_seen, lists, self.costs):
-            key = (vehicle, m.list.name)
-            if key in self._matched:
+            match_id = derived_id("plate.match", vehicle, m.list.name)
+            if match_id in self._matched:
                 continue
-            self._matched[key] = None
-            if len(self._matched) > _REMEMBER_MATCHES:
-                self._matched.popitem(last=False)
+            self._remember_match(match_id)
             out.append(PlateMatch(
                 camera_id=ev.camera_id, track_id=ev.track_id, read=ev.plate, list_name=m.list.name,
                 list_kind=m.list.kind, entry_plate=m.entry.plate, entry_label=m.entry.label,
                 distance=m.distance, source_kind=ev.kind, source_event_id=ev.event_id,
                 seen_at=ev.last_seen, travel=ev.travel,
-                event_id=derived_id("plate.match", vehicle, m.list.name)))
+                event_id=match_id))
         return out
+
+    def _remember_match(self, match_id: str) -> None:
+        self._matched[match_id] = None
+        if len(self._matched) > _REMEMBER_MATCHES:
+            self._matched.popitem(last=False)
 
     def _visits(self, ev: PlateEvent) -> list[VisitEvent]:
         role = self.roles.get(ev.camera_id)
@@ -117,9 +148,9 @@ class ParkingStage:
         return book.entry(p) if way == "entry" else book.exit(p)
 
 
-def spooled_visit_events(spool) -> list[VisitEvent]:
-    """The visit events a durable sink's spool holds that its target has not taken yet."""
-    out: list[VisitEvent] = []
+def spooled_records(spool) -> list[dict]:
+    """The records a durable sink's spool holds that its target has not taken yet, in order."""
+    out: list[dict] = []
     if spool is None:
         return out
     pos = spool.acked
@@ -128,10 +159,10 @@ def spooled_visit_events(spool) -> list[VisitEvent]:
         for line in lines:
             try:
                 d = json.loads(line)
-                if isinstance(d, dict) and d.get("kind") in VisitEvent.KINDS:
-                    out.append(VisitEvent.from_dict(d))
-            except (ValueError, TypeError):
+            except ValueError:
                 continue  # the sink rejects it in its own time
+            if isinstance(d, dict):
+                out.append(d)
         if not lines or nxt == pos:
             return out
         pos = nxt
