@@ -333,3 +333,17 @@ def test_plate_lists_in_sql_become_binary_sensors_and_follow_changes(tmp_path, m
             s.close()
         sub.close()
         engine.dispose()
+
+
+def test_the_documented_discovery_payload_is_what_the_sink_publishes():
+    from alprd.sinks.ha_discovery import discovery_messages
+
+    text = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    block = text.split("A sensor's config, as published:", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    documented = json.loads(block)
+    jsonschema.validate(documented, DISCOVERY_SCHEMA)
+    (topic, published), = [m for m in discovery_messages(
+        discovery_prefix="homeassistant", topic_prefix="alprd", node="carpark", cameras=["gate1"],
+        version="0.1.0") if "/sensor/" in m[0]]
+    assert published == documented
+    assert topic == "homeassistant/sensor/carpark_gate1/last_plate/config"
