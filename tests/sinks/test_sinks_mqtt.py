@@ -347,3 +347,52 @@ def test_the_documented_discovery_payload_is_what_the_sink_publishes():
         version="0.1.0") if "/sensor/" in m[0]]
     assert published == documented
     assert topic == "homeassistant/sensor/carpark_gate1/last_plate/config"
+
+
+@pytest.fixture
+def tls_broker(tmp_path):
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    from mqtt_broker import make_tls_files
+
+    files = make_tls_files(tmp_path / "tls")
+    broker = Mosquitto(find_mosquitto(), tls=files)
+    try:
+        broker.start()
+        yield broker, files[0]
+    finally:
+        broker.cleanup()
+
+
+def test_tls_to_a_broker_with_a_private_ca(tmp_path, tls_broker):
+    broker, ca = tls_broker
+    # without the CA the broker's certificate is not trusted: nothing is sent, nothing lost
+    s = MqttSink(cfg(broker.port, tls={"enabled": True}), tmp_path / "spool", cameras=["gate1"], fsync=False)
+    try:
+        e = make_event("TLS111")
+        s.publish(e)
+        assert wait_until(lambda: s.counters.retried >= 2)
+        assert not s.target.connected and s.metrics()["pending"] == 1
+    finally:
+        s.close()
+    got: list[str] = []
+    sub = paho.Client(CallbackAPIVersion.VERSION2, client_id="tls-sub")
+    sub.tls_set(ca_certs=str(ca))
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("alprd/#", 1)
+    sub.on_message = lambda c, u, m: got.append(json.loads(m.payload)["event_id"]) if m.topic.endswith(
+        "plate/final") else None
+    subscribed = threading.Event()
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
+    assert subscribed.wait(20)
+    s = MqttSink(cfg(broker.port, tls={"enabled": True, "ca_file": str(ca)}), tmp_path / "spool",
+                 cameras=["gate1"], fsync=False)
+    try:
+        assert wait_until(lambda: e.event_id in got)  # the spooled event, over TLS
+        assert s.target.connected
+    finally:
+        s.close()
+        sub.disconnect()
+        sub.loop_stop()
