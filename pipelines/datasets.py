@@ -143,6 +143,10 @@ class SynthDetectionDataset(_Seeded):
             return background_scene(rng, priors=priors, augment=False)
         if recipe == "parking":
             return parking_scene(rng, self.ccpd, priors=priors, augment=False)
+        if recipe == "street":       # small, two-row, blurred, glared, dark plates (issue #24)
+            from pipelines.synth.street import street_scene
+
+            return street_scene(rng, priors=priors, hard=self.augment)
         raise ValueError(f"unknown recipe {recipe!r}")
 
     def __getitem__(self, index: int) -> dict:

@@ -230,10 +230,12 @@ def headlight_glare(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Dusk with headlights: a large, bright bloom that lifts the blacks and washes the
     contrast out over part of the image (a plain exposure 'glare' spot is small and additive)."""
     h, w = img.shape[:2]
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    cx, cy = rng.uniform(-0.2, 1.2) * w, rng.uniform(-0.3, 1.3) * h
-    r = rng.uniform(0.25, 0.8) * max(w, h)
+    sh, sw = max(2, h // 8), max(2, w // 8)          # the bloom is smooth: drawn at 1/8 size
+    yy, xx = np.mgrid[0:sh, 0:sw].astype(np.float32)
+    cx, cy = rng.uniform(-0.2, 1.2) * sw, rng.uniform(-0.3, 1.3) * sh
+    r = rng.uniform(0.25, 0.8) * max(sw, sh)
     spot = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * r * r)) * rng.uniform(0.45, 0.9)
+    spot = cv2.resize(spot, (w, h), interpolation=cv2.INTER_LINEAR)
     tint = np.array([rng.uniform(200, 255), rng.uniform(225, 255), 255], np.float32)
     dark = img.astype(np.float32) * rng.uniform(0.45, 0.9)
     out = dark * (1 - spot[..., None]) + tint * spot[..., None]

@@ -167,4 +167,6 @@ def two_row_crop(rng: np.random.Generator, augment: bool = True, corner_jitter: 
         if hard is not None:
             canvas = hard(canvas, rng)
         quad = jitter_corners(quad, rng, corner_jitter)
+        if rng.random() < 0.5:      # the cascade's grown quads (two_row.GROW_UP) miss the top edge a little
+            quad = two_row.grow_up(quad, rng.uniform(-0.08, 0.12))
     return two_row.warp(canvas, quad, geometry.PLATE_SIZE), plate.text

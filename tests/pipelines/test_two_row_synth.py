@@ -103,3 +103,26 @@ def test_crop_dataset_hard_p_zero_keeps_samples(synth_assets):
     c = CropDataset(n_synth=4, seed=1, real_crops=False, ccpd_plates=False, normalize=False, hard_p=1.0)
     assert a[1]["image"].numpy().tobytes() == b[1]["image"].numpy().tobytes()
     assert a[1]["text"] == c[1]["text"] and a[1]["image"].numpy().tobytes() != c[1]["image"].numpy().tobytes()
+
+
+def test_street_scenes_hold_small_and_two_row_plates(synth_assets):
+    from alprd.model.two_row import aspect
+    from pipelines.synth.street import street_scene
+
+    widths, two = [], []
+    for i in range(6):
+        sc = street_scene(np.random.default_rng(i), hard=True)
+        h, w = sc.image.shape[:2]
+        assert w / h == pytest.approx(16 / 9, abs=0.01) and sc.image.dtype == np.uint8
+        assert len(sc.plates) == len(sc.kinds) >= 1
+        for p, kind in zip(sc.plates, sc.kinds):
+            assert p.corners.shape == (4, 2) and is_valid_plate(p.text)
+            assert (p.corners >= 0).all() and (p.corners[:, 0] <= w).all() and (p.corners[:, 1] <= h).all()
+            widths.append(np.linalg.norm(p.corners[1] - p.corners[0]) * 1920 / w)
+            if kind in ("truck", "trailer", "moto"):
+                two.append(aspect(p.corners))      # outer corners: 2:1 (truck) or 11:7 (motorcycle)
+    assert two and all(1.3 < a < 2.4 for a in two)
+    assert min(widths) < 60 and max(widths) > 100
+    a = street_scene(np.random.default_rng(3))
+    b = street_scene(np.random.default_rng(3))
+    assert a.image.tobytes() == b.image.tobytes()
