@@ -1,8 +1,9 @@
 """Typed configuration: the YAML file is parsed once, validated here, and flows down as objects.
 
-Every model forbids unknown keys and is frozen. A bad file raises ConfigError whose message names
-the key path (e.g. ``cameras.0.fps``) so `alprd check-config` and `alprd run` can exit 2 with one
-clear line. Per-camera values that may be omitted inherit from ``defaults`` in resolve().
+Every model forbids unknown keys and is frozen. A bad file raises ConfigError listing every
+problem, one line each naming its key path (e.g. ``cameras.0.fps``), so `alprd check-config` and
+`alprd run` exit 2 with all of them at once: a typo cannot hide behind another error. Per-camera
+values that may be omitted inherit from ``defaults`` (camera_fps()).
 """
 from __future__ import annotations
 
@@ -19,7 +20,19 @@ from alprd.parking.config import CameraParking, ParkingConfig
 
 
 class ConfigError(Exception):
-    """A user-fixable problem in the configuration file."""
+    """User-fixable problems in the configuration file: ``lines`` holds one line per problem
+    (each "SOURCE: key.path: what"); str() joins them with newlines."""
+
+    def __init__(self, *lines: str) -> None:
+        self.lines = [ln for ln in lines if ln] or ["invalid configuration"]
+        super().__init__("\n".join(self.lines))
+
+
+# The SQL schema's limit on camera ids (alprd/sinks/schema.py: String(64)): a longer id would pass
+# here and then have every one of its events refused by the database.
+CAMERA_ID_MAX = 64
+# fps is a number in the YAML, never a string ('5') or a boolean (true == 1 fps): strict floats.
+_FPS = dict(gt=0, strict=True)
 
 
 class _Model(BaseModel):
@@ -36,9 +49,11 @@ class Rect(_Model):
 
 
 class CameraConfig(_Model):
-    id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    id: str = Field(min_length=1, max_length=CAMERA_ID_MAX, pattern=r"^[A-Za-z0-9_.-]+$")
     url: str = Field(min_length=1)
-    fps: float | None = Field(default=None, gt=0, description="processed frames per second; None = defaults.fps")
+    fps: float | None = Field(default=None, **_FPS, description="processed frames per second; None = defaults.fps")
+    max_frame_pixels: int | None = Field(default=None, ge=64 * 64, le=1 << 30,
+                                         description="None = defaults.max_frame_pixels")
     loop: bool = False
     roi: Rect | None = None
     polygon: list[tuple[float, float]] | None = None
@@ -54,12 +69,16 @@ class CameraConfig(_Model):
 
 
 class CameraDefaults(_Model):
-    fps: float = Field(default=10.0, gt=0)
+    fps: float = Field(default=10.0, **_FPS)
     ring_slots: int = Field(default=8, ge=2, le=256)
     open_timeout_s: float = Field(default=10.0, gt=0)
     read_timeout_s: float = Field(default=10.0, gt=0)
     reconnect_min_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=30.0, gt=0)
+    # Frames above this many pixels (width x height) are refused by the decoder before they are
+    # decoded: a hostile or misconfigured stream cannot size the shared-memory ring (8 slots of
+    # 4096x4096 BGR = 400 MB per camera). Raise it for 8K cameras.
+    max_frame_pixels: int = Field(default=4096 * 4096, ge=64 * 64, le=1 << 30)
 
 
 CPU_MAX_BATCH = 4
@@ -278,18 +297,46 @@ class AppConfig(_Model):
             raise ValueError(f"camera ids must be unique, repeated: {', '.join(sorted(dup))}")
         return v
 
+    @model_validator(mode="after")
+    def _fps_floor(self):
+        """A camera must process a frame more often than a track may go unseen, or every track
+        ends before its next frame and no plate is ever reported (fps: 1e-300 = one frame ever)."""
+        slowest = self.tracking.max_unseen_s
+        bad = []
+        if self.defaults.fps * slowest <= 1:
+            bad.append(("defaults.fps", self.defaults.fps))
+        for i, cam in enumerate(self.cameras):
+            if cam.fps is not None and cam.fps * slowest <= 1:
+                bad.append((f"cameras.{i}.fps", cam.fps))
+        if bad:
+            raise ValueError("\n".join(
+                f"{where}: {fps:g} fps is a frame every {1 / fps:.3g} s, not more often than "
+                f"tracking.max_unseen_s ({slowest:g} s): every track would end before its next "
+                f"frame; the least is above {1 / slowest:g} fps" for where, fps in bad))
+        return self
+
     def state_path(self, *parts: str) -> Path:
         return Path(self.storage.state_dir).joinpath(*parts)
 
 
-def _format_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    path = ".".join(str(p) for p in first["loc"]) or "(top level)"
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown key"
-    extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-    return f"{path}: {msg}{extra}"
+def _format_errors(err: ValidationError) -> list[str]:
+    """One "key.path: message" line per key path (a union type may report several errors for
+    one value; the first says it), in the file's order."""
+    out, seen = [], set()
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        if path in seen:
+            continue
+        seen.add(path)
+        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        if e["type"] == "string_too_long" and e["loc"][0] == "cameras" and e["loc"][-1] == "id":
+            msg += " (the event database's limit)"
+        if e["type"] == "value_error" and not e["loc"]:
+            # a whole-file check (model_validator): its message already names each key path
+            out.extend(str(e["ctx"]["error"]).splitlines())
+            continue
+        out.append(f"{path}: {msg}")
+    return out
 
 
 def parse_config(data: object, source: str = "<config>") -> AppConfig:
@@ -298,7 +345,7 @@ def parse_config(data: object, source: str = "<config>") -> AppConfig:
     try:
         return AppConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(f"{source}: {_format_error(err)}") from None
+        raise ConfigError(*(f"{source}: {line}" for line in _format_errors(err))) from None
 
 
 def load_config(path: str | os.PathLike) -> AppConfig:
@@ -322,6 +369,21 @@ def load_config(path: str | os.PathLike) -> AppConfig:
         return parse_config(data, str(p))
     except RecursionError:
         raise ConfigError(f"{p}: the configuration is nested too deeply") from None
+
+
+SERVICE_CONFIG = Path("/etc/alprd/alprd.yaml")
+
+
+def default_config_path() -> Path:
+    """The configuration every command reads without -c: the installed service's
+    (/etc/alprd/alprd.yaml) when there is one, else the embedded default (alprd/data/alprd.yaml:
+    the sample video, state in ./var). One rule for all commands, so `alprd run`, `query`, `db`,
+    `status` and `subscribe` agree on the database, state directory and bus without -c."""
+    if SERVICE_CONFIG.is_file():
+        return SERVICE_CONFIG
+    from importlib import resources
+
+    return Path(str(resources.files("alprd").joinpath("data", "alprd.yaml")))
 
 
 def camera_fps(cfg: AppConfig, cam: CameraConfig) -> float:

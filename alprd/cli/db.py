@@ -9,11 +9,12 @@ def add_db_arguments(parser) -> None:
     every `alprd` invocation builds all parsers)."""
     g = parser.add_mutually_exclusive_group()
     g.add_argument("-c", "--config", metavar="CONFIG",
-                   help="read sinks.sql (URL and password source) from this config file")
+                   help="read sinks.sql (URL and password source) from this config file "
+                        "(default: /etc/alprd/alprd.yaml if it exists, else the embedded default: "
+                        "sqlite:///var/alprd.db, as `alprd run` uses)")
     g.add_argument("--url", metavar="URL",
-                   help="database URL (default: sinks.sql.url of the default config, "
-                        "sqlite:///alprd.db); put no password in it: use libpq's PGPASSWORD "
-                        "or the config's password_env/password_file")
+                   help="database URL (default: sinks.sql.url of the config); put no password "
+                        "in it: use libpq's PGPASSWORD or the config's password_env/password_file")
 
 
 def add_parser(sub) -> None:
@@ -38,13 +39,24 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from alprd.config import ConfigError
     from alprd.sinks import schema
-    from alprd.sinks.db_url import DbUrlError, cli_url, make_engine, mask_url
+    from alprd.sinks.db_url import DbUrlError, cli_url, make_engine, mask_url, sqlite_path
 
     try:
         url = cli_url(args.config, args.url)
     except (ConfigError, DbUrlError) as exc:
-        print(f"alprd db: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"alprd db: {line}", file=sys.stderr)
         return 2
+    path = sqlite_path(url)
+    if args.db_action != "upgrade" and path is not None and not path.exists():
+        # only `upgrade` creates a database: the others would leave an empty file behind that
+        # `query` then mistakes for the daemon's (a second, empty database)
+        print(f"alprd db {args.db_action}: no database at {path} (start the daemon, or create it "
+              "with `alprd db upgrade`)", file=sys.stderr)
+        return 1
+    from alprd.service.private import restrict_umask
+
+    restrict_umask()  # a SQLite file it creates holds plates: owner-only (SECURITY.md)
     engine = make_engine(url)
     where = mask_url(url)
     try:

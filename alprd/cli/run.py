@@ -1,6 +1,7 @@
-"""`alprd run [-c FILE]`: the daemon. Without -c it runs the embedded default configuration
-(alprd/data/alprd.yaml, the same file as config/alprd.yaml): the bundled sample video, events on
-stdout, in var/events.jsonl, var/alprd.db and on the loopback ZeroMQ bus.
+"""`alprd run [-c FILE]`: the daemon. Without -c it runs /etc/alprd/alprd.yaml when the service is
+installed, else the embedded default configuration (alprd/data/alprd.yaml, the same file as
+config/alprd.yaml): the bundled sample video, events on stdout, in var/events.jsonl, var/alprd.db
+and on the loopback ZeroMQ bus. Every command resolves -c the same way (config.default_config_path).
 
 Exit codes: 0 orderly stop (signal, or every file source ended), 1 runtime failure (the model
 would not load, a sink could not flush), 2 configuration error (reported before anything starts).
@@ -13,13 +14,14 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG_HELP = "YAML configuration (default: the embedded alprd/data/alprd.yaml: the bundled sample video)"
+DEFAULT_CONFIG_HELP = ("YAML configuration (default: /etc/alprd/alprd.yaml if it exists, else the embedded "
+                       "alprd/data/alprd.yaml: the bundled sample video, state in ./var)")
 
 
 def default_config_path() -> Path:
-    from alprd.service.preflight import data_file
+    from alprd.config import default_config_path as default
 
-    return data_file("alprd.yaml")
+    return default()
 
 
 def load_checked(path: str | None):
@@ -31,7 +33,8 @@ def load_checked(path: str | None):
     try:
         cfg = load_config(p)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
         return None, p
     found = preflight.problems(cfg)
     for line in found:
@@ -54,8 +57,10 @@ def run(args) -> int:
     if cfg is None:
         return 2
     from alprd.service.daemon import Daemon
+    from alprd.service.private import restrict_umask
     from alprd.sinks.factory import SinkStartError
 
+    restrict_umask()  # plates, crops and the database: never world-readable (SECURITY.md)
     log.info("configuration %s", path)
     try:
         daemon = Daemon(cfg, pace_files=False if args.no_pace else None,

@@ -14,12 +14,12 @@ from multiprocessing import get_context
 
 from alprd.config import CameraConfig, CameraDefaults
 from alprd.stream.ring import FrameRef, FrameRing
-from alprd.stream.source import FrameSource, is_live
+from alprd.stream.source import FrameSource
 
 log = logging.getLogger(__name__)
 
 _FIELDS = ("decoded", "sampled", "dropped", "queue_dropped", "reconnects", "errors", "connected",
-           "last_frame_ts", "width", "height", "running")
+           "last_frame_ts", "width", "height", "running", "clock_resyncs", "clock_skipped", "oversized")
 
 
 class DecoderStats:
@@ -30,7 +30,9 @@ class DecoderStats:
     Fields: decoded, sampled, dropped (frames overwritten unread in the ring: the frames lost to
     back-pressure, whichever queue or ring lost them), queue_dropped (descriptors evicted from a
     full queue), reconnects, errors, connected (0/1), last_frame_ts (epoch s), width, height,
-    running (0/1, set while the decoder loop is alive).
+    running (0/1, set while the decoder loop is alive), clock_resyncs (times the stream's clock went
+    back and sampling re-anchored), clock_skipped (frames not sampled because their time did not
+    move forward), oversized (connections refused for frames above max_frame_pixels).
     """
 
     __slots__ = ("_arr",)
@@ -86,19 +88,17 @@ def run_decoder(camera: CameraConfig, defaults: CameraDefaults, fps: float, out_
 
     `out_queue` gets one `FrameRef` per sampled frame (a bounded multiprocessing queue; several
     cameras may share it). `realtime` paces files at their own frame rate, as a camera would;
-    None means: pace files, never pace live streams. Reconnecting is FrameSource's job; this loop
+    None means: pace finite sources (files, HTTP files, finished playlists), never live streams. Reconnecting is FrameSource's job; this loop
     only moves frames. The ring is unlinked on every way out, except with `keep_ring_at_end` when
     the source ended by itself: then its last frames stay readable for a consumer that has not
     read them yet (the daemon unlinks the ring once it has; see ring.remove_orphans).
     """
-    if realtime is None:
-        realtime = not is_live(camera.url)
-
     def publish(src: FrameSource) -> None:
         if stats is not None:
             c = src.counters
             stats.set(decoded=c.decoded, sampled=c.sampled, errors=c.errors, reconnects=c.reconnects,
-                      connected=float(src.connected), width=src.width, height=src.height)
+                      connected=float(src.connected), width=src.width, height=src.height,
+                      clock_resyncs=c.clock_resyncs, clock_skipped=c.clock_skipped, oversized=c.oversized)
 
     source = FrameSource.from_config(camera, defaults, fps, stop_event=stop_event, realtime=realtime,
                                      on_change=publish)

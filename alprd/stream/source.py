@@ -8,7 +8,16 @@ Why it looks like this:
 - Frames are sampled on the stream's own clock (pts), not by counting, so a 25 fps camera at a
   10 fps target yields 10 frames per second of video even when frames are missing.
 - Timestamps are pts anchored to the wall clock at the first frame of each connection (and of each
-  pass of a looped file), then forced strictly increasing, so consumers can rely on order.
+  pass of a looped file), then forced strictly increasing, so consumers can rely on order. A clock
+  that goes back (a file of two recordings whose pts restart at 0, a camera whose clock is reset)
+  re-anchors at once, so sampling goes on one frame period later instead of skipping every frame
+  until the old clock is caught up; each such resync is counted and logged.
+- Frames above `max_frame_pixels` are refused by FFmpeg itself (its `max_pixels` option, in the
+  probe and in the decoder), before any buffer is allocated for them: a hostile stream cannot size
+  the shared-memory ring, or this process, by the frames it claims.
+- An HTTP(S) source that turns out to be finite (a video file, a finished HLS playlist: the
+  container declares a duration) behaves like a file: paced to its own clock, and its end is the
+  end of the source (or of a pass with `loop`), not a disconnection to retry flat out.
 - Logs say state changes once (connected, disconnected and why, retrying); each retry is DEBUG.
 - Credentials never reach a log line: every URL and error text goes through `mask_text`.
 """
@@ -17,52 +26,28 @@ from __future__ import annotations
 import logging
 import math
 import random
-import re
 import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 import numpy as np
 
+from alprd.stream.urls import HTTP_SCHEMES, LIVE_SCHEMES, is_live, mask_text, mask_url  # noqa: F401 (re-exported)
+
 log = logging.getLogger(__name__)
 
-LIVE_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp"})
-_SECRET_KEYS = re.compile(r"^(pass(word|wd)?|pwd|token|secret|key|auth|signature|sig)$", re.I)
-_USERINFO = re.compile(r"(//[^/?#\s:@]*:)[^/?#\s]*@")
 _MAX_BAD_PACKETS = 100  # consecutive undecodable packets before a connection is given up
 _MAX_DRIFT_S = 10.0  # a live stream whose clock wanders this far from ours is re-anchored
+_BACKWARDS_S = 1e-3  # a pts this far below the previous frame's is a clock that went back
+DEFAULT_MAX_FRAME_PIXELS = 4096 * 4096  # 4K/DCI cameras fit; 8 ring slots of these are 400 MB
+_LOG_EVERY_S = 60.0
 _SAMPLE_EPS_S = 0.002
 _DECODE_THREADS = 2
 
 Frame = tuple[int, float, np.ndarray]
-
-
-def mask_text(text: str) -> str:
-    """Replace the password of every `scheme://user:pass@host` inside free text with ***."""
-    return _USERINFO.sub(r"\1***@", text)
-
-
-def mask_url(url: str) -> str:
-    """rtsp://user:pass@host/x?token=t -> rtsp://user:***@host/x?token=***"""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return mask_text(url)
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(_SECRET_KEYS.match(k) for k, _ in pairs):
-            query = urlencode([(k, "***" if _SECRET_KEYS.match(k) else v) for k, v in pairs], safe="*")
-    return mask_text(urlunsplit(parts._replace(query=query)))
-
-
-def is_live(url: str) -> bool:
-    """Network URLs reconnect on any end; plain paths and file:// end (or loop) at end of file."""
-    scheme = urlsplit(url).scheme.lower()
-    return scheme in LIVE_SCHEMES
 
 
 def backoff_delay(failures: int, min_s: float, max_s: float, rng: random.Random | None = None) -> float:
@@ -78,6 +63,9 @@ class SourceCounters:
     sampled: int = 0      # frames yielded after fps sampling
     errors: int = 0       # failed opens, read errors/timeouts, undecodable packets
     reconnects: int = 0   # retries after a failed open or a lost live connection
+    clock_resyncs: int = 0  # times the stream's clock went back and sampling was re-anchored
+    clock_skipped: int = 0  # frames not sampled because their time did not move forward
+    oversized: int = 0      # connections/passes refused for frames above max_frame_pixels
 
 
 class _EndOfPass(Exception):
@@ -90,17 +78,22 @@ class FrameSource:
     `stop_event` may be a threading or multiprocessing Event shared with a supervisor. Stopping is
     checked between packets and during backoff; a blocking open or read can delay it by at most
     `open_timeout_s` / `read_timeout_s`.
-    `realtime` paces a file to its own clock (a simulated camera) instead of decoding flat out.
+    `realtime` paces a file to its own clock (a simulated camera) instead of decoding flat out;
+    None paces exactly the finite sources (files, HTTP files and finished playlists), never a live one.
+    `max_frame_pixels` bounds width x height: bigger frames are refused before they are decoded.
     `on_change(source)` is called on every state change and counter update worth publishing.
     """
 
     def __init__(self, url: str, fps: float | None = None, *, loop: bool = False,
                  open_timeout_s: float = 10.0, read_timeout_s: float = 10.0,
                  reconnect_min_s: float = 0.5, reconnect_max_s: float = 30.0,
-                 realtime: bool = False, live: bool | None = None, stop_event=None,
-                 name: str | None = None, on_change: Callable[["FrameSource"], None] | None = None):
+                 realtime: bool | None = False, live: bool | None = None, stop_event=None,
+                 name: str | None = None, on_change: Callable[["FrameSource"], None] | None = None,
+                 max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS):
         if fps is not None and fps <= 0:
             raise ValueError("fps must be positive")
+        if max_frame_pixels < 1:
+            raise ValueError("max_frame_pixels must be positive")
         self.url = url
         self.masked_url = mask_url(url)
         self.name = name or self.masked_url
@@ -111,6 +104,9 @@ class FrameSource:
         self.reconnect_min_s = reconnect_min_s
         self.reconnect_max_s = max(reconnect_min_s, reconnect_max_s)
         self.realtime = realtime
+        self.max_frame_pixels = int(max_frame_pixels)
+        # an HTTP(S) URL is live until a connection declares a duration (then it is a file)
+        self.finite = not self.live
         self.counters = SourceCounters()
         self.connected = False
         self.width = self.height = 0
@@ -119,11 +115,14 @@ class FrameSource:
         self._seq = 0
         self._last_ts = 0.0
         self._next_due = -math.inf
+        self._logged_at: dict[str, float] = {}
 
     @classmethod
     def from_config(cls, camera, defaults, fps: float, **kw) -> "FrameSource":
         """Build from a CameraConfig and the resolved CameraDefaults (fps already inherited)."""
-        return cls(camera.url, fps, loop=camera.loop, name=camera.id,
+        max_pixels = getattr(camera, "max_frame_pixels", None) or getattr(
+            defaults, "max_frame_pixels", None) or DEFAULT_MAX_FRAME_PIXELS
+        return cls(camera.url, fps, loop=camera.loop, name=camera.id, max_frame_pixels=max_pixels,
                    open_timeout_s=defaults.open_timeout_s, read_timeout_s=defaults.read_timeout_s,
                    reconnect_min_s=defaults.reconnect_min_s, reconnect_max_s=defaults.reconnect_max_s,
                    **kw)
@@ -146,7 +145,8 @@ class FrameSource:
         loop_anchor: float | None = None  # wall time the next pass of a looped file starts at
         while not self.stopped:
             try:
-                container = av.open(self.url, options=self._options(), timeout=self.timeout)
+                container = av.open(self.url, options=self._options(), timeout=self.timeout,
+                                    stream_options=[self._codec_options()])
             except Exception as exc:  # PyAV raises many types (FFmpegError, OSError, ValueError)
                 self.counters.errors += 1
                 if not self.live:
@@ -170,7 +170,7 @@ class FrameSource:
                 break
             was_connected = self.connected
             got_frames = self.counters.decoded > decoded_before
-            if self.live:
+            if self.live and not (self.finite and reason == "end of stream"):
                 self.connected = False
                 failures = 0 if got_frames else failures + 1
                 if was_connected:
@@ -183,6 +183,7 @@ class FrameSource:
                 log.error("%s: %s is unreadable (%s); source ends", self.name, self.masked_url, reason)
                 break
             if not (self.loop and got_frames):
+                self.connected = False
                 log.info("%s: end of %s", self.name, self.masked_url)
                 break
             loop_anchor = self._last_decoded_ts + self._frame_period
@@ -196,8 +197,16 @@ class FrameSource:
             raise _EndOfPass("no video stream")
         # A few threads per camera: decoding keeps up with HD streams without N cameras each
         # starting one thread per core.
+        stream.codec_context.options = self._codec_options()
+        self._check_size(stream.codec_context.width, stream.codec_context.height)
+        if self.live:
+            # a declared duration: an HTTP video file or a finished HLS playlist, not a camera
+            self.finite = bool(container.duration and container.duration > 0
+                               and urlsplit(self.url).scheme.lower() in HTTP_SCHEMES)
         stream.codec_context.thread_count = _DECODE_THREADS
-        stream.thread_type = "AUTO"
+        # Frame threads hold the last frames of a live stream back until more packets come (the
+        # end of a car would wait for the next car); slice threads add no latency.
+        stream.thread_type = "AUTO" if self.finite else "SLICE"
         self._declared_frames = stream.frames  # 0 when the container does not say
         rate = stream.average_rate or stream.guessed_rate
         self._frame_period = float(1 / rate) if rate else 0.04
@@ -214,11 +223,18 @@ class FrameSource:
             except av.error.FFmpegError as exc:
                 self.counters.errors += 1
                 bad += 1
+                if isinstance(exc, av.error.ArgumentError) and stream.codec_context.width == 0 \
+                        and not self.connected:
+                    # FFmpeg refuses frames over max_pixels with EINVAL before allocating them
+                    self.counters.oversized += 1
+                    raise _EndOfPass(f"frames refused: larger than max_frame_pixels "
+                                     f"({self.max_frame_pixels} pixels) or invalid") from None
                 log.debug("%s: undecodable packet: %s", self.name, self._why(exc))
                 if bad >= _MAX_BAD_PACKETS:
                     raise _EndOfPass(f"{bad} undecodable packets in a row") from None
                 continue
             for frame in decoded:
+                self._check_size(frame.width, frame.height)
                 self.counters.decoded += 1
                 if not self.connected:
                     self._announce(stream)
@@ -232,18 +248,28 @@ class FrameSource:
                 else:
                     if anchor_media is None:
                         anchor_media = media - nth * self._frame_period
+                    elif media < last_media - _BACKWARDS_S:  # the clock went back: resync now
+                        # a file goes on one frame later; a live frame is shown now
+                        anchor_wall = self._last_decoded_ts + self._frame_period
+                        if self.live and not self.finite:
+                            anchor_wall = max(anchor_wall, time.time())
+                        anchor_media = media
+                        self._clock_went_back(last_media - media)
                     last_media = media
                     ts = anchor_wall + (media - anchor_media)
                 nth += 1
                 now = time.time()
-                if self.live and abs(ts - now) > _MAX_DRIFT_S:  # the camera's clock jumped
+                if self.live and not self.finite and abs(ts - now) > _MAX_DRIFT_S:  # clock leapt or lags
                     anchor_wall += now - ts
                     ts = now
                 self._last_decoded_ts = ts
+                moved = ts > self._last_ts
                 ts = max(ts, self._last_ts + 1e-6)
                 if not self._take(ts):
+                    if not moved:
+                        self.counters.clock_skipped += 1
                     continue
-                if self.realtime and not self.live:
+                if self._paced:
                     delay = ts - time.time()
                     if delay > 0 and self._stop.wait(delay):
                         return
@@ -268,6 +294,37 @@ class FrameSource:
         return True
 
     # -- helpers -------------------------------------------------------------------------------
+    @property
+    def _paced(self) -> bool:
+        """Decode at the stream's own speed: files as a camera would show them (see `realtime`)."""
+        if self.realtime is None:
+            return self.finite
+        return bool(self.realtime) and self.finite
+
+    def _codec_options(self) -> dict[str, str]:
+        return {"max_pixels": str(self.max_frame_pixels)}
+
+    def _check_size(self, width: int, height: int) -> None:
+        if width * height > self.max_frame_pixels:
+            self.counters.oversized += 1
+            raise _EndOfPass(f"frames of {width}x{height} are larger than max_frame_pixels "
+                             f"({self.max_frame_pixels} pixels); refused")
+
+    def _clock_went_back(self, by_s: float) -> None:
+        self.counters.clock_resyncs += 1
+        self._log_sometimes("clock", logging.WARNING, "%s: the stream's clock went back %.3f s; "
+                            "sampling resynchronised (%d time(s) so far)", self.name, by_s,
+                            self.counters.clock_resyncs)
+
+    def _log_sometimes(self, key: str, level: int, msg: str, *args) -> None:
+        """A state change that may repeat: at `level` once a minute, at DEBUG in between."""
+        now = time.monotonic()
+        if now - self._logged_at.get(key, -math.inf) >= _LOG_EVERY_S:
+            self._logged_at[key] = now
+            log.log(level, msg, *args)
+        else:
+            log.debug(msg, *args)
+
     _frame_period = 0.04
     _last_decoded_ts = 0.0
 

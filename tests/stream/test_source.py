@@ -285,8 +285,10 @@ def test_server_that_never_answers_times_out_retries_and_stops_promptly():
         server.close()
 
 
-def test_http_source_is_live_and_reconnects_at_its_end(video_file):
-    """Over HTTP the end of the body is a lost connection: the source comes back for more."""
+def test_http_video_file_ends_like_a_file(video_file):
+    """An HTTP URL is live until it declares a duration: a video file over HTTP then ends like a
+    file (issue 18 item 15: it used to be re-read flat out in a reconnect loop), or loops with
+    `loop`, without a reconnect."""
     import functools
     from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
@@ -299,12 +301,17 @@ def test_http_source_is_live_and_reconnects_at_its_end(video_file):
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         try:
             url = f"http://127.0.0.1:{httpd.server_address[1]}/{video_file.name}"
-            src = FrameSource(url, open_timeout_s=2, read_timeout_s=2, reconnect_min_s=0.02,
-                              reconnect_max_s=0.05)
-            items = collect(src, limit=60)
+            once = FrameSource(url, open_timeout_s=2, read_timeout_s=2, reconnect_min_s=0.02,
+                               reconnect_max_s=0.05)
+            items_once = collect(once, limit=200)
+            looped = FrameSource(url, loop=True, open_timeout_s=2, read_timeout_s=2,
+                                 reconnect_min_s=0.02, reconnect_max_s=0.05)
+            items = collect(looped, limit=60)
         finally:
             httpd.shutdown()
-    assert src.live and src.counters.reconnects >= 1
+    assert once.live and once.finite and once.counters.reconnects == 0 and not once.connected
+    assert [frame_index(f) for _, _, f in items_once] == list(range(50))
+    assert looped.counters.reconnects == 0
     assert [frame_index(f) for _, _, f in items] == list(range(50)) + list(range(10))
     ts = [t for _, t, _ in items]
     assert all(b > a for a, b in zip(ts, ts[1:]))
