@@ -50,9 +50,9 @@ def run(args) -> int:
         if s.jsonl.enabled:
             sinks.append(f"jsonl {jsonl_path(cfg)}")
         if s.sql.enabled:
-            from alprd.stream.source import mask_url
+            from alprd.sinks.db_url import display_url
 
-            sinks.append(f"sql {mask_url(s.sql.url)}")
+            sinks.append(f"sql {display_url(s.sql.url)}")
         if s.bus.enabled:
             sinks.append(f"bus {s.bus.endpoint}")
         print(f"  sinks: {', '.join(sinks) or 'none'}")

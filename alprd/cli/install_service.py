@@ -165,10 +165,13 @@ def run(args) -> int:
         print("error: installing the service needs root (or use --dry-run, or --prefix DIR to stage it)",
               file=sys.stderr)
         return 1
-    for hidden in ("/home/", "/root/", "/run/user/"):
+    for hidden, why in (("/home/", "ProtectHome=yes"), ("/root/", "ProtectHome=yes"),
+                        ("/run/user/", "ProtectHome=yes"), ("/tmp/", "PrivateTmp=yes: the service gets an "
+                                                          "empty /tmp of its own"),
+                        ("/var/tmp/", "PrivateTmp=yes: the service gets an empty /var/tmp of its own")):
         if command.startswith(hidden):
             print(f"warning: {command.split()[0]} is under {hidden.rstrip('/')}, which the unit hides "
-                  f"(ProtectHome=yes): install alprd system-wide (e.g. a venv in /opt/alprd) or pass "
+                  f"({why}): install alprd system-wide (e.g. a venv in /opt/alprd) or pass "
                   f"--exec", file=sys.stderr)
             break
     steps = plan(prefix, gpu=args.gpu, command=command)

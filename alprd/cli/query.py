@@ -1,7 +1,9 @@
 """`alprd query`: search stored final events by plate pattern, camera and time.
 
-Humans get a table in local time; --json (PlateEvent JSON, one per line, as on the bus) and --csv
-carry UTC ISO 8601 for machines.
+Humans get a table in local time, every cell in full at any terminal width (the crop path
+included); --json (PlateEvent JSON, one per line, as on the bus) and --csv carry UTC ISO 8601 for
+machines. Without -c/--url it reads the database `alprd run` writes without -c
+(config.default_config_path), and never creates one.
 """
 from __future__ import annotations
 
@@ -29,7 +31,8 @@ def add_parser(sub) -> None:
 
 
 def _fail(msg: str, code: int) -> int:
-    print(f"alprd query: {msg}", file=sys.stderr)
+    for line in str(msg).splitlines() or [""]:
+        print(f"alprd query: {line}", file=sys.stderr)
     return code
 
 
@@ -82,18 +85,19 @@ def _print_csv(events) -> None:
         w.writerow(ev.to_dict())
 
 
-def _print_table(events) -> None:
-    from rich.console import Console
-    from rich.table import Table
+TABLE_HEADERS = ("last seen (local)", "camera", "plate", "conf", "reads", "direction", "parked",
+                 "seconds", "crop")
 
-    t = Table(title=f"{len(events)} event(s)")
-    t.add_column("last seen (local)", no_wrap=True)
-    t.add_column("camera")
-    t.add_column("plate", no_wrap=True)
-    for name in ("conf", "reads", "direction", "parked", "seconds"):
-        t.add_column(name, justify="right" if name in ("conf", "reads", "seconds") else "left")
-    for ev in events:
-        t.add_row(ev.last_seen.astimezone().strftime("%Y-%m-%d %H:%M:%S"), ev.camera_id, ev.plate,
-                  f"{ev.confidence:.2f}", str(ev.reads), ev.direction, "yes" if ev.parked else "",
-                  f"{(ev.last_seen - ev.first_seen).total_seconds():.1f}")
-    Console().print(t)
+
+def table_row(ev) -> tuple:
+    return (ev.last_seen.astimezone().strftime("%Y-%m-%d %H:%M:%S"), ev.camera_id, ev.plate,
+            f"{ev.confidence:.2f}", ev.reads, ev.direction, "yes" if ev.parked else "no",
+            f"{(ev.last_seen - ev.first_seen).total_seconds():.1f}", ev.crop_path or "-")
+
+
+def _print_table(events) -> None:
+    from alprd.cli.textable import format_table
+
+    print(f"{len(events)} event(s)")
+    if events:
+        print(format_table(TABLE_HEADERS, (table_row(ev) for ev in events), right=(3, 4, 7)))

@@ -21,7 +21,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("recognize", help="find and read plates in still images")
     p.add_argument("images", nargs="*", type=Path, help="image files (default: the bundled sample)")
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
-    p.add_argument("--save-vis", type=Path, metavar="DIR", help="write images with the plates drawn")
+    p.add_argument("--save-vis", type=Path, metavar="DIR",
+                   help="write DIR/<name>_alprd.jpg: each image with its plates drawn (plate in Chinese, "
+                        "read confidence; needs a CJK font such as Debian's fonts-wqy-microhei)")
     p.add_argument("--weights", help="weights file (default: the shipped weights)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--det-size", type=int, default=512, help="detector view side (multiple of 32)")
@@ -34,30 +36,37 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
-    from rich.console import Console
-    from rich.table import Table
+def _save_dir(path: Path) -> str | None:
+    """None when `path` is (now) a directory to write into, else why not."""
+    if path.exists() and not path.is_dir():
+        return f"--save-vis: {path} exists and is not a directory"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--save-vis: cannot create {path} ({exc.strerror or exc})"
+    return None
 
+
+def run(args) -> int:
+    from alprd.cli.textable import format_table
     from alprd.imageio import ImageError, read_image
-    from alprd.cascade import Recognizer
+    from alprd.model.recognizer import Recognizer
     from alprd.model.weights import WeightsError
 
-    console = Console(stderr=args.json)
+    if args.save_vis and (why := _save_dir(args.save_vis)):
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     try:
         rec = Recognizer(weights=args.weights, device=args.device, det_size=args.det_size,
                          det_threshold=args.threshold, plate_format=not args.any_format,
                          reread=not args.no_reread)
     except (WeightsError, ValueError) as exc:
-        console.print(f"[red]error:[/] {exc}")
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     if not rec.trained:
-        console.print("[yellow]warning:[/] no trained weights: the model is randomly initialised and reads nothing")
+        print("warning: no trained weights: the model is randomly initialised and reads nothing", file=sys.stderr)
     images = args.images or [sample_image()]
-    if args.save_vis:
-        args.save_vis.mkdir(parents=True, exist_ok=True)
-    table = Table("plate", "conf", "det", "corners (TL TR BR BL)", "ms")
-    table.add_column("file", overflow="fold")
-    failed = 0
+    rows, failed, written = [], 0, 0
     for path in images:
         try:
             frame = read_image(path)
@@ -77,18 +86,34 @@ def run(args) -> int:
             }, ensure_ascii=False), flush=True)
         else:
             if not reads:
-                table.add_row("[dim]—[/]", "", "", "", f"{ms:.0f}", str(path))
+                rows.append(("-", "", "", "", f"{ms:.0f}", str(path)))
             for r in reads:
                 corners = " ".join(f"{x:.0f},{y:.0f}" for x, y in r.corners)
-                table.add_row(r.text or "?", f"{r.text_conf:.2f}", f"{r.det_conf:.2f}", corners, f"{ms:.0f}", str(path))
+                rows.append((r.text or "?", f"{r.text_conf:.2f}", f"{r.det_conf:.2f}", corners, f"{ms:.0f}", str(path)))
         if args.save_vis:
-            import cv2
-
-            from alprd.vis import draw_reads
-
-            cv2.imwrite(str(args.save_vis / (Path(path).stem + "_alprd.jpg")), draw_reads(frame, reads))
-    if not args.json and table.row_count:
-        console.print(table)
+            written += _write_vis(args.save_vis, Path(path), frame, reads)
+    if rows:
+        print(format_table(("plate", "conf", "det", "corners (TL TR BR BL)", "ms", "file"), rows, right=(1, 2, 4)))
+    if args.save_vis:
+        print(f"{written} image(s) with the plates drawn written to {args.save_vis}", file=sys.stderr)
     if failed:
         print(f"{failed} of {len(images)} file(s) could not be read", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _write_vis(out_dir: Path, src: Path, frame, reads) -> int:
+    """Write <stem>_alprd.jpg; 1 if written, 0 after an error line."""
+    import cv2
+
+    from alprd.vis import draw_reads
+
+    dest = out_dir / (src.stem + "_alprd.jpg")
+    try:
+        ok, buf = cv2.imencode(".jpg", draw_reads(frame, reads))
+        if not ok:
+            raise OSError("JPEG encoding failed")
+        dest.write_bytes(buf.tobytes())
+    except OSError as exc:
+        print(f"error: cannot write {dest} ({getattr(exc, 'strerror', None) or exc})", file=sys.stderr)
+        return 0
+    return 1

@@ -27,13 +27,22 @@ def default_weights_path() -> Path:
     return Path(str(resources.files("alprd.model").joinpath("weights", DEFAULT_NAME)))
 
 
+def _refusal(exc: Exception) -> str:
+    """Why torch.load(weights_only=True) refused a file, without quoting torch's advice to retry
+    with weights_only=False: that is the unsafe load this refusal protects against."""
+    detail = next((ln.strip() for ln in str(exc).splitlines()
+                   if ln.strip().startswith(("Unsupported global", "Unsupported operand"))), "")
+    return ("it is not a PyTorch checkpoint of plain tensors, or it holds Python objects that could "
+            "run code when loaded, which alprd refuses" + (f" ({detail[:160]})" if detail else ""))
+
+
 def load_checkpoint(path: str | Path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"{path}: weights file not found") from None
     except Exception as exc:  # the unpickler's refusal of code objects lands here
-        raise WeightsError(f"{path}: not a safe alprd weights file ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise WeightsError(f"{path}: not a safe alprd weights file: {_refusal(exc)}") from None
     if not isinstance(ckpt, dict) or "dsnet" not in ckpt or "rsnet" not in ckpt:
         raise WeightsError(f"{path}: expected a dict with 'dsnet' and 'rsnet' state dicts")
     return ckpt

@@ -1,8 +1,9 @@
 """Checks of a parsed configuration against the machine, before anything starts.
 
-config.py validates the file's shape without I/O; this adds what needs the file system: camera
-files and the weights file exist, at least one camera is enabled. Each problem names its key
-path, like the config errors, so `alprd run` and `alprd check-config` report them alike (exit 2).
+config.py validates the file's shape without I/O; this adds what needs the machine: camera
+files and the weights file exist, at least one camera is enabled, the bus endpoint can be
+bound. Each problem names its key path, like the config errors, so `alprd run` and
+`alprd check-config` report them alike (exit 2).
 
 Also the one place the `builtin:` URL scheme is resolved: `builtin:sample.mp4` is the sample video
 shipped inside the package (alprd/data/), so the embedded default config works from any directory.
@@ -76,7 +77,36 @@ def problems(cfg: AppConfig) -> list[str]:
         why = _file_problem(Path(cfg.inference.weights).expanduser())
         if why:
             out.append(f"inference.weights: {why}: {_short(cfg.inference.weights)}")
+    if cfg.sinks.bus.enabled:
+        why = bus_problem(cfg.sinks.bus.endpoint)
+        if why:
+            out.append(f"sinks.bus.endpoint: {why}")
     return out
+
+
+def bus_problem(endpoint: str) -> str | None:
+    """None when the bus endpoint can be bound here, else why not (an address this host does not
+    have, a malformed endpoint, a directory that does not exist for ipc://). A port already in
+    use is not a configuration problem (it may be this daemon's, still running): the daemon
+    says who holds it when it starts."""
+    import zmq
+
+    port = endpoint.rsplit(":", 1)[-1] if endpoint.startswith("tcp://") else ""
+    if port.isdigit() and int(port) > 65535:  # ZeroMQ would take it modulo 65536
+        return f"port {port} is out of range (0-65535; 0 = any free port)"
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.PUB)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.bind(endpoint)
+    except zmq.ZMQError as exc:
+        if exc.errno == zmq.EADDRINUSE:
+            return None
+        return f"cannot bind {_short(endpoint)} ({zmq.strerror(exc.errno)})"
+    finally:
+        sock.close()
+        ctx.term()
+    return None
 
 
 def _short(text: str, limit: int = 200) -> str:

@@ -72,10 +72,36 @@ def url_from_config(cfg: SqlSinkConfig, override: str | None = None) -> URL:
 
 
 def mask_url(url: str | URL) -> str:
-    """A printable form of the URL with any password replaced by ***."""
+    """A printable form of the URL with any password replaced by ***.
+
+    A typed URL string is masked as text, not parsed: a password holding `/`, `?`, `#` or `@`
+    defeats URL parsing (the part after it would be shown as host or path), so the user-info
+    runs to the last `@` and everything after its first `:` is hidden."""
     if isinstance(url, URL):
         return url.render_as_string(hide_password=True)
-    return _INLINE_PW.sub(r"\1***\3", str(url))
+    text = str(url)
+    scheme, sep, rest = text.partition("://")
+    if not sep or "@" not in rest:
+        return text
+    userinfo, _, host = rest.rpartition("@")
+    if ":" not in userinfo:
+        return text
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+def display_url(url: str) -> str:
+    """How `check-config` shows sinks.sql.url: masked, and a SQLite file with the absolute path
+    it resolves to from here (sqlite:///var/alprd.db is relative to the working directory,
+    sqlite:////var/lib/alprd/alprd.db absolute)."""
+    shown = mask_url(url)
+    try:
+        u = make_url(url)
+    except Exception:  # shown as typed, masked; the daemon reports the parse error itself
+        return shown
+    path = sqlite_path(u) if u.get_backend_name() == "sqlite" else None
+    if path is not None:
+        return f"{shown} (file {path.expanduser().absolute()})"
+    return shown
 
 
 def redact(text: str, url: URL | None) -> str:
@@ -134,12 +160,13 @@ def make_engine(url: str | URL, *, busy_timeout_s: float = 5.0, connect_timeout_
 
 
 def cli_url(config_path: str | None, url: str | None) -> URL:
-    """The URL for a command given `-c CONFIG` and/or `--url` (default: the default config's)."""
-    if config_path:
-        from alprd.config import load_config
+    """The URL for a command given `-c CONFIG` and/or `--url`. Without -c: the config every
+    command defaults to (config.default_config_path), so `alprd query` reads the database
+    `alprd run` writes (sqlite:///var/alprd.db from the embedded default, not a second one)."""
+    from alprd.config import default_config_path, load_config
 
-        cfg = load_config(config_path).sinks.sql
-    else:
-        cfg = SqlSinkConfig()
+    if url and not config_path:
+        return url_from_config(SqlSinkConfig(), url)
+    cfg = load_config(config_path or default_config_path()).sinks.sql
     return url_from_config(cfg, url)
 

@@ -222,8 +222,18 @@ def current_revision(conn: Connection) -> str | None:
 
 
 def _run(engine: Engine, fn, *args) -> None:
-    with engine.begin() as conn:
-        fn(alembic_config(conn), *args)
+    # Alembic logs "Context impl SQLiteImpl", "Will assume non-transactional DDL" and one
+    # "Running upgrade a -> b" per step at INFO: meaningless to an operator, and `alprd db` and
+    # the daemon already say where the schema ends up. Kept at DEBUG (--log-level DEBUG).
+    quiet = logging.getLogger("alembic")
+    level = quiet.level
+    if not quiet.isEnabledFor(logging.DEBUG):
+        quiet.setLevel(logging.WARNING)
+    try:
+        with engine.begin() as conn:
+            fn(alembic_config(conn), *args)
+    finally:
+        quiet.setLevel(level)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

@@ -18,24 +18,35 @@ from alprd.sinks import schema
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Times beyond what datetime holds (an age of 999999999d, 0001-01-01 moved to UTC) are clamped to
+# its ends: "since forever" means every event, not an OverflowError traceback.
+EARLIEST = datetime.min.replace(tzinfo=timezone.utc)
+LATEST = datetime.max.replace(tzinfo=timezone.utc)
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:
-    """ISO 8601 (naive = local time) or relative to now: ``90s``, ``15m``, ``2h``, ``3d``, ``1w``."""
+    """ISO 8601 (naive = local time) or relative to now: ``90s``, ``15m``, ``2h``, ``3d``, ``1w``;
+    clamped to EARLIEST/LATEST when out of datetime's range."""
     now = now or datetime.now(timezone.utc)
     if text.strip().lower() == "now":
         return now
     m = _RELATIVE.match(text)
     if m:
-        return now - timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[m.group(2).lower()]: float(m.group(1))})
+        except OverflowError:
+            return EARLIEST
     try:
         t = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValueError(f"not a time: {text!r} (use ISO 8601 like 2024-05-01T08:00 or "
                          "a relative age like 30m, 2h, 3d)") from None
-    if t.tzinfo is None:
-        t = t.astimezone()  # naive input is the user's local time
-    return t.astimezone(timezone.utc)
+    try:
+        if t.tzinfo is None:
+            t = t.astimezone()  # naive input is the user's local time
+        return t.astimezone(timezone.utc)
+    except (OverflowError, ValueError):  # within a day of year 1 or 9999
+        return EARLIEST if t.year < 5000 else LATEST
 
 
 def has_wildcards(pattern: str) -> bool:

@@ -306,8 +306,12 @@ def remove_orphans(shm_dir: str = "/dev/shm", camera: str | None = None) -> list
             removed.append(name)
         except OSError:
             pass
-    if removed:
-        log.info("removed %d orphaned frame ring(s): %s", len(removed), ", ".join(removed))
+    if removed and camera is not None:
+        # the daemon's normal clean-up after a decoder's file ended: nothing went wrong
+        log.debug("unlinked the frame ring of %s after its decoder finished: %s", camera, ", ".join(removed))
+    elif removed:
+        log.info("unlinked %d frame ring(s) left by decoder(s) that were killed: %s",
+                 len(removed), ", ".join(removed))
     return removed
 
 

@@ -91,11 +91,13 @@ def _check(data, path) -> None:
     try:
         cfg = parse_config(data, "fuzz.yaml")
     except ConfigError as exc:
-        msg = str(exc)
-        assert "\n" not in msg and msg.startswith("fuzz.yaml: "), msg
-        where = msg[len("fuzz.yaml: "):].split(":", 1)[0]
-        assert where == _dotted(path) or where.startswith(_dotted(path) + ".") or \
-            (path[0] == "cameras" and where == "cameras"), (path, msg)
+        assert str(exc) == "\n".join(exc.lines) and exc.lines, exc
+        for msg in exc.lines:   # every problem is one line naming its key path
+            assert "\n" not in msg and msg.startswith("fuzz.yaml: "), msg
+            where = msg[len("fuzz.yaml: "):].split(":", 1)[0]
+            # a whole-file check (the fps floor) names the fps key and, in its text, the other key
+            assert where == _dotted(path) or where.startswith(_dotted(path) + ".") or \
+                (path[0] == "cameras" and where == "cameras") or _dotted(path) in msg, (path, msg)
         return
     assert isinstance(cfg, AppConfig)
     preflight.problems(cfg)  # must not raise either (NUL bytes, odd paths)
@@ -165,7 +167,7 @@ def test_any_yaml_text_loads_or_is_one_config_error(tmp_path_factory, text):
     try:
         cfg = load_config(p)
     except ConfigError as exc:
-        assert "\n" not in str(exc) and str(exc).startswith(str(p)), str(exc)
+        assert all("\n" not in ln and ln.startswith(str(p)) for ln in exc.lines), str(exc)
     else:
         assert isinstance(cfg, AppConfig)
 
