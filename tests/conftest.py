@@ -1,5 +1,5 @@
 """Shared fixtures. tests/ is on sys.path (no __init__.py), so helpers import as `videos`,
-`rtsp_server`."""
+`rtsp_server`, `mqtt_broker`."""
 from __future__ import annotations
 
 import logging
@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from rtsp_server import rtsp_server  # noqa: F401  (fixture)
+from mqtt_broker import mosquitto  # noqa: F401  (fixture: a throwaway broker per test)
 from videos import make_video
 
 

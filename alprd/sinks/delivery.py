@@ -24,7 +24,6 @@ from typing import Any
 from alprd.config import DeliveryConfig
 from alprd.sinks.durable import DurableSettings, DurableSink, Rejected, Target
 
-log = logging.getLogger(__name__)
 
 STOP_WAIT_S = 5.0  # how long a stop waits for a slow target: the rest stays spooled for next start
 
@@ -106,9 +105,9 @@ def give_up(d: Delivery, cfg: DeliveryConfig, counters: DeliveryCounters, where:
     if age < cfg.give_up_after_s:
         return None
     counters.add(given_up=1, pending=-1)
-    log.error("%s: gave up on event %s (%s) after %.0f s of failed deliveries: %s",
-              where, d.event_id, d.kind, age, why)
-    return Rejected(d.line, f"given up after {age:.0f} s: {why}")
+    # the mechanism logs the Rejected (with this reason) and keeps it in rejected.jsonl
+    return Rejected(d.line, f"gave up on event {d.event_id} ({d.kind}) after {age:.0f} s of failed "
+                            f"deliveries to {where}: {why}")
 
 
 def count_pending(sink: DurableSink) -> int:

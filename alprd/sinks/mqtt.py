@@ -68,6 +68,7 @@ class MqttTarget:
         self._connected = False
         self._ever_connected = False
         self._closing = False
+        self._refused = False
         self._inflight: dict[tuple[str, str], paho.MQTTMessageInfo] = {}
         self.client = self._make_client(password)
         self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive_s)
@@ -94,8 +95,12 @@ class MqttTarget:
     # --- paho callbacks (its network thread) ---------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT: %s refused the connection (%s)", self.where, reason_code)
+            if not self._refused:  # once per streak: paho retries with back-off
+                log.warning("MQTT: %s refused the connection (%s); retrying, events are spooled",
+                            self.where, reason_code)
+            self._refused = True
             return
+        self._refused = False
         self._publish_discovery()
         client.publish(self._status, ha.ONLINE, qos=1, retain=True)
         with self._cv:

@@ -20,7 +20,6 @@ from chaos_helpers import DaemonProcess, Subscriber, chaos_config, free_port, ru
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks"))
 
 from http_receiver import Receiver  # noqa: E402
-from mqtt_broker import mosquitto  # noqa: E402,F401  (fixture)
 from test_sinks_mqtt import Subscriber as MqttSubscriber  # noqa: E402
 
 SECRET = "chaos-hook-secret"

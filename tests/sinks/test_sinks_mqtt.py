@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import jsonschema
 import paho.mqtt.client as paho
 import pytest
 from helpers_sinks import make_event
-from mqtt_broker import Mosquitto, find_mosquitto, missing_reason, mosquitto  # noqa: F401  (fixture)
+from mqtt_broker import Mosquitto, find_mosquitto, missing_reason
 from paho.mqtt.enums import CallbackAPIVersion
 from waiting import wait_until
 
