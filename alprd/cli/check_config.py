@@ -55,6 +55,12 @@ def run(args) -> int:
             sinks.append(f"sql {display_url(s.sql.url)}")
         if s.bus.enabled:
             sinks.append(f"bus {s.bus.endpoint}")
+        if s.webhooks:
+            from alprd.sinks.webhook import mask_url as mask_hook
+
+            sinks += [f"webhook {t.name} {mask_hook(t.url)}" for t in s.webhooks]
+        if s.mqtt.enabled:
+            sinks.append(f"mqtt {'mqtts' if s.mqtt.tls.enabled else 'mqtt'}://{s.mqtt.host}:{s.mqtt.port}")
         print(f"  sinks: {', '.join(sinks) or 'none'}")
         print(f"  state: {cfg.storage.state_dir}" + (" (crops saved)" if cfg.storage.crops else ""))
     sys.stdout.flush()

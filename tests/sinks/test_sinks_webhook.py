@@ -258,3 +258,18 @@ def test_a_missing_secret_is_one_line_at_start(tmp_path, monkeypatch):
 
 def test_logs_show_the_url_without_credentials_or_query():
     assert mask_url("https://user:pw@example.org:8443/hook?token=abc") == "https://example.org:8443/hook"
+
+
+def test_check_config_names_the_delivery_sinks_without_credentials(tmp_path, capsys):
+    from alprd.cli import main
+
+    cfg = tmp_path / "alprd.yaml"
+    cfg.write_text("cameras: [{id: a, url: 'rtsp://cam/1'}]\n"
+                   "sinks:\n"
+                   "  sql: {enabled: false}\n"
+                   "  webhooks: [{name: gate, url: 'https://u:pw@example.org/hook?token=zz', secret_env: X}]\n"
+                   "  mqtt: {enabled: true, port: 8883, tls: {enabled: true}}\n")
+    assert main(["check-config", "-c", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "webhook gate https://example.org/hook" in out and "mqtt mqtts://127.0.0.1:8883" in out
+    assert "pw" not in out and "token" not in out
