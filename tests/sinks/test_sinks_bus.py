@@ -16,7 +16,7 @@ from alprd.sinks.bus import BusError, BusSink, SequenceGaps
 
 EVENT_KEYS = {"schema_version", "event_id", "kind", "camera_id", "track_id", "plate", "confidence",
               "alternatives", "reads", "first_seen", "last_seen", "direction", "parked", "corners",
-              "crop_path"}
+              "crop_path", "travel"}
 
 
 @pytest.fixture
