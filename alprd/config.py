@@ -177,9 +177,11 @@ class DeliveryConfig(_Model):
     @field_validator("kinds")
     @classmethod
     def _kinds(cls, v):
-        bad = [k for k in v if not re.match(_EVENT_KIND, k)]
+        from alprd.derived_events import ALL_KINDS  # plain data; imports no config
+
+        bad = [k for k in v if not re.match(_EVENT_KIND, k) or k not in ALL_KINDS]
         if bad:
-            raise ValueError(f"not an event kind: {', '.join(bad)} (e.g. plate.final)")
+            raise ValueError(f"not an event kind: {', '.join(bad)} (kinds: {', '.join(ALL_KINDS)})")
         return v
 
 
@@ -313,6 +315,18 @@ class AppConfig(_Model):
                 f"{where}: {fps:g} fps is a frame every {1 / fps:.3g} s, not more often than "
                 f"tracking.max_unseen_s ({slowest:g} s): every track would end before its next "
                 f"frame; the least is above {1 / slowest:g} fps" for where, fps in bad))
+        return self
+
+    @model_validator(mode="after")
+    def _delivery_cameras(self):
+        """A webhook or MQTT camera filter naming no configured camera would silently send nothing."""
+        ids = {c.id for c in self.cameras}
+        keys = [(f"sinks.webhooks.{i}.cameras", t.cameras) for i, t in enumerate(self.sinks.webhooks)]
+        keys.append(("sinks.mqtt.cameras", self.sinks.mqtt.cameras))
+        for key, cams in keys:
+            unknown = [c for c in cams if c not in ids]
+            if unknown:
+                raise ValueError(f"{key}: no camera with id {', '.join(unknown)}")
         return self
 
     def state_path(self, *parts: str) -> Path:

@@ -225,6 +225,9 @@ def test_config_validation_names_the_key(tmp_path):
          "set by alprd"),
         ({"name": "g", "url": "http://host/x", "secret_env": "S", "kinds": ["final"]}, "not an event kind"),
         ({"name": "g", "url": "http://host/x", "secret_env": "S", "give_up_after_s": 0}, "give_up_after_s"),
+        ({"name": "g", "url": "http://host/x", "secret_env": "S", "kinds": ["plate.finall"]}, "plate.finall"),
+        ({"name": "g", "url": "http://host/x", "secret_env": "S", "cameras": ["b"]},
+         "sinks.webhooks.0.cameras: no camera with id b"),
     ]
     for target_cfg, expected in cases:
         with pytest.raises(ConfigError, match=expected):
