@@ -70,6 +70,16 @@ def distance(a: str, b: str, costs: ConfusionCosts = PLAIN, limit: float | None 
         return 0.0
     if limit is not None and abs(len(a) - len(b)) * INDEL > limit:
         return abs(len(a) - len(b)) * INDEL
+    if limit is not None and limit < INDEL:
+        # No insertion or deletion fits under the limit: only position-by-position substitutions
+        # can, so their sum is the distance whenever it is within the limit (O(n), early exit).
+        total = 0.0
+        for ca, cb in zip(a, b):
+            if ca != cb:
+                total += costs.sub(ca, cb)
+                if total > limit:
+                    return total
+        return round(total, 4)
     prev = [j * INDEL for j in range(len(b) + 1)]
     for i, ca in enumerate(a, 1):
         cur = [i * INDEL]

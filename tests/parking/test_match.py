@@ -60,3 +60,24 @@ def test_list_scope_validity_and_exactness():
 def test_bad_cost_data_is_refused():
     with pytest.raises(ValueError, match="bad pair"):
         ConfusionCosts.from_dict({"pairs": [{"a": "00", "b": "D", "cost": 0.4}]})
+
+
+def test_the_substitution_only_shortcut_agrees_with_the_full_distance():
+    """Under a limit below one insertion (< 1) distance() skips the dynamic programme; it must
+    decide "within the limit" exactly as the full distance does, and give the same value then."""
+    import random
+
+    rng = random.Random(3)
+    alphabet = "皖苏浙0D1T8B9Q7ABC"
+    costs = load_costs()
+    for _ in range(5000):
+        a = "".join(rng.choice(alphabet) for _ in range(7))
+        b = list(a)
+        for k in rng.sample(range(7), rng.choice((0, 1, 2, 3))):
+            b[k] = rng.choice(alphabet)
+        b = "".join(b)[: rng.choice((6, 7, 7, 7))]
+        full = distance(a, b, costs)
+        fast = distance(a, b, costs, limit=0.8)
+        assert (full <= 0.8) == (fast <= 0.8), (a, b, full, fast)
+        if full <= 0.8:
+            assert fast == pytest.approx(full)
