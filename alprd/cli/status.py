@@ -60,13 +60,20 @@ def _alive(pid) -> bool:
     return True
 
 
-def assess(s: dict, now: float | None = None) -> dict:
-    """Add 'age_s' and 'running' to a snapshot."""
+def assess(s: dict, now: float | None = None, touched: float | None = None) -> dict:
+    """Add 'age_s' and 'running' to a snapshot. `touched` is the file's mtime: a daemon that
+    cannot rewrite the file (full disk) still touches it, so it counts as running, and
+    'figures_age_s' says how old its figures are."""
     now = time.time() if now is None else now
     written = s.get("written_at")
-    age = now - written if isinstance(written, (int, float)) else None
+    written = written if isinstance(written, (int, float)) and not isinstance(written, bool) else None
+    alive_at = max(t for t in (written, touched) if t is not None) if (written or touched) else None
+    age = now - alive_at if alive_at is not None else None
     running = (not s.get("final") and age is not None and age < FRESH_S and _alive(s.get("pid")))
-    return {**s, "age_s": round(age, 1) if age is not None else None, "running": running}
+    out = {**s, "age_s": round(age, 1) if age is not None else None, "running": running}
+    if written is not None and running and now - written >= FRESH_S:
+        out["figures_age_s"] = round(now - written, 1)
+    return out
 
 
 def run(args) -> int:
@@ -84,7 +91,14 @@ def run(args) -> int:
     if not isinstance(s, dict):
         print(f"error: {path}: not a stats snapshot (a JSON object was expected)", file=sys.stderr)
         return 3
-    s = assess(s)
+    try:
+        touched = path.stat().st_mtime
+    except OSError:
+        touched = None
+    s = assess(s, touched=touched)
+    if "figures_age_s" in s:
+        print(f"note: these figures are {s['figures_age_s']:.0f} s old: the daemon cannot rewrite "
+              f"{path} (is its disk full?)", file=sys.stderr)
     if args.json:
         print(json.dumps(s, indent=1, ensure_ascii=False))
     else:

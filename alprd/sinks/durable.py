@@ -120,6 +120,7 @@ class DurableSink:
         self._flush_wanted = False
         self._failures = 0  # failed write attempts (flush() gives up after one of its own)
         self._spool_failing = False
+        self._ack_failing = False
         self._next_idle = 0.0
         # since when events wait in the spool (for the lag metric); None while caught up
         self._behind_since: float | None = None
@@ -367,8 +368,14 @@ class DurableSink:
         try:
             self.spool.ack(end)
         except OSError as exc:  # acked in memory; a restart replays, which targets tolerate
-            self.log.warning("%s: cannot persist the spool's ack file (%s); the records written "
-                             "since are replayed at the next start", self.label, exc)
+            if not self._ack_failing:
+                self.log.warning("%s: cannot persist the spool's ack file (%s); the records written "
+                                 "since are replayed at the next start", self.label, exc)
+                self._ack_failing = True
+        else:
+            if self._ack_failing:
+                self.log.info("%s: the spool's ack file is persisted again", self.label)
+                self._ack_failing = False
         if not self.pending():
             self._behind_since = None
 

@@ -120,12 +120,16 @@ class Spool:
 
     def _write_ack(self, pos: Position) -> None:
         tmp = self.dir / "ack.json.tmp"
-        with open(tmp, "w") as f:
-            json.dump({"segment": pos.segment, "offset": pos.offset}, f)
-            f.flush()
-            if self._fsync:
-                os.fsync(f.fileno())
-        os.replace(tmp, self.dir / "ack.json")
+        try:
+            with open(tmp, "w") as f:
+                json.dump({"segment": pos.segment, "offset": pos.offset}, f)
+                f.flush()
+                if self._fsync:
+                    os.fsync(f.fileno())
+            os.replace(tmp, self.dir / "ack.json")
+        except OSError:
+            tmp.unlink(missing_ok=True)  # the old ack.json stands: a restart replays more, harmlessly
+            raise
         if self._fsync:
             _fsync_dir(self.dir)
 
