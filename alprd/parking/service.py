@@ -84,6 +84,10 @@ class StageRunner:
         self._next_tick = 0.0
         self.errors = 0
 
+    def process(self, event) -> list:
+        """The daemon's stage protocol (alprd.service.event_path): derived events of one event."""
+        return self.derive(event)
+
     def derive(self, event) -> list:
         if self.stage is None:
             return []
@@ -121,6 +125,8 @@ class StageRunner:
 
     def stop(self) -> None:
         stop_stage(self.stage)
+
+    close = stop  # the stage protocol's name
 
 
 def stop_stage(stage: ParkingStage | None) -> None:
