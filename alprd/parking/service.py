@@ -79,8 +79,9 @@ class StageRunner:
 
     TICK_S = 5.0
 
-    def __init__(self, stage: ParkingStage | None) -> None:
+    def __init__(self, stage: ParkingStage | None, publish=None) -> None:
         self.stage = stage
+        self.publish = publish  # where on_tick() sends what tick() gives (the fan-out)
         self._next_tick = 0.0
         self.errors = 0
 
@@ -113,6 +114,13 @@ class StageRunner:
             self.errors += 1
             log.exception("parking: expiry failed")
             return []
+
+    def on_tick(self, now_mono: float) -> None:
+        """For the daemon's timers: tick() and publish the result."""
+        events = self.tick(now_mono)
+        if events and self.publish is not None:
+            for e in events:
+                self.publish(e)
 
     def status(self) -> dict | None:
         """stats.json's "parking": occupancy per site, lists loaded, derived events, errors."""
