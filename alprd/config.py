@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
+from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD, PROVINCE_WEIGHT, READ_THRESHOLD, ZOOM_TILES_PER_FRAME
 from alprd.parking.config import CameraParking, ParkingConfig
 
 
@@ -105,6 +105,28 @@ class InferenceConfig(_Model):
     # A read with a character under rewarp.RETRY_BELOW confidence is read again from wider warps of
     # its plate and the most confident read kept (alprd.model.rewarp); false = one read per plate.
     reread: bool = True
+    # Only reads of a valid plate layout whose weakest character is at least read_threshold
+    # confident go to the tracker (alprd.cascade.reportable; chosen on dev data); all_candidates:
+    # every box the detector finds, junk included (debugging).
+    read_threshold: float = Field(default=READ_THRESHOLD, ge=0, le=1)
+    all_candidates: bool = False
+    # The site's common provinces (e.g. ["粤", "桂"]): a prior on a plate's first character, not a
+    # filter; each named one weighs province_weight times the others (alprd.model.province_prior).
+    provinces: list[str] = Field(default_factory=list)
+    province_weight: float = Field(default=PROVINCE_WEIGHT, gt=0, le=1000)
+    # Distant plates in frames over 1200 px: full-resolution tiles of each camera's frame looked at
+    # in turn, this many per frame, and plates found there followed (alprd.cascade.zoom); 0 = off.
+    zoom_tiles_per_frame: int = Field(default=ZOOM_TILES_PER_FRAME, ge=0, le=64)
+
+    @field_validator("provinces")
+    @classmethod
+    def _province_chars(cls, v):
+        from alprd.model.charset import REGION_CHARS
+
+        bad = [p for p in v if p not in REGION_CHARS]
+        if bad:
+            raise ValueError(f"not a province character: {', '.join(bad)} (one of {''.join(REGION_CHARS)})")
+        return v
 
     def batch_for(self, device: str) -> int:
         """max_batch, or the device's default when it is unset."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -21,9 +22,13 @@ from alprd.backends import prepost as pp
 from alprd.cascade.device import DevicePath
 from alprd.cascade.frames import as_bgr, crop_jpeg
 from alprd.cascade.host import HostPath
+from alprd.cascade.reportable import READ_THRESHOLD, reportable
+from alprd.cascade.zoom import SecondLook, ZoomPolicy
 from alprd.events import PlateRead, as_corners
 from alprd.model import geometry, rewarp
+from alprd.model.two_row import reread as reread_two_row
 from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
+from alprd.model.province_prior import ProvincePrior
 from alprd.model.weights import build_models
 
 log = logging.getLogger(__name__)
@@ -37,7 +42,9 @@ class Recognizer:
     def __init__(self, weights: str | None = None, device: str = "auto", det_size: int = 512,
                  det_threshold: float = DET_THRESHOLD, nms_threshold: float = NMS_THRESHOLD, z: float = geometry.Z_DEFAULT,
                  crops: bool = False, threads: int = 0, backend: str = "auto", prepost: str = "auto",
-                 plate_format: bool = True, reread: bool = True):
+                 plate_format: bool = True, reread: bool = True, two_row: bool = True, zoom: ZoomPolicy = ZoomPolicy(),
+                 read_threshold: float = READ_THRESHOLD, all_candidates: bool | None = None,
+                 provinces: ProvincePrior | None = None):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
         if prepost not in ("auto", *PATHS):
@@ -55,12 +62,22 @@ class Recognizer:
         self.crops = crops
         self.plate_format = plate_format
         self.reread = reread
+        self.two_row = two_row       # yellow, narrow quads also read as two-row plates
         from alprd.backends.select import make_backend
 
         self.backend = make_backend(backend, dsnet, rsnet, device, det_size, threads)
         if prepost == "auto":
             prepost = "device" if getattr(self.backend, "cuda", False) else "host"
         self.path = PATHS[prepost](self.backend, det_size)
+        self.look = SecondLook(zoom)     # distant plates in large frames (alprd.cascade.zoom)
+        # recognize() reports valid, confident reads only (alprd.cascade.reportable) unless
+        # all_candidates; None: all of them only for untrained or rigged (test) weights, whose
+        # reads no threshold chosen on trained weights' confidences applies to
+        self.read_threshold = read_threshold
+        if all_candidates is None:
+            all_candidates = not self.trained or bool(self.meta.get("rigged"))
+        self.all_candidates = all_candidates
+        self.provinces = provinces if provinces else None   # a site's province prior
 
     @property
     def prepost(self) -> str:
@@ -68,12 +85,16 @@ class Recognizer:
         return self.path.name
 
     # ------------------------------------------------------------------ stages
-    def detect(self, frames: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per frame: (corners K×4×2 in frame pixels, confidences K), after NMS."""
+    def detect(self, frames: Sequence[np.ndarray], streams: Sequence | None = None
+               ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per frame: (corners K×4×2 in frame pixels, confidences K), after NMS. `streams` names
+        each frame's stream (camera): the second look (alprd.cascade.zoom) takes its tiles of a
+        stream's frames in turn and follows what it found; without streams every frame is a
+        still and gets all its tiles."""
         if not len(frames):
             return []
         try:
-            return self._detect([as_bgr(f) for f in frames])
+            return self._detect([as_bgr(f) for f in frames], streams)
         finally:
             self.path.release()          # only recognize() warps them: free the device copies
 
@@ -94,12 +115,13 @@ class Recognizer:
         return self._read_at(frames, list(plates))
 
     # ------------------------------------------------------------------ cascade
-    def recognize(self, frames: Sequence[np.ndarray]) -> list[list[PlateRead]]:
+    def recognize(self, frames: Sequence[np.ndarray], streams: Sequence | None = None) -> list[list[PlateRead]]:
+        """Per frame its reads; `streams` as in detect()."""
         frames = [as_bgr(f) for f in frames]
         if not frames:
             return []
         try:
-            detections = self._detect(frames)    # the device path keeps the frames for the warps
+            detections = self._detect(frames, streams)    # the device path keeps the frames for the warps
         except BaseException:
             self.path.release()
             raise
@@ -110,20 +132,32 @@ class Recognizer:
         for i, (corners, confs) in enumerate(detections):
             for c, conf in zip(corners, confs):
                 text, char_confs = texts[k]
-                jpeg = crop_jpeg(frames[i], c) if self.crops else None
-                results[i].append(PlateRead(as_corners(c), float(conf), text, char_confs, jpeg))
                 k += 1
+                read = PlateRead(as_corners(c), float(conf), text, char_confs)
+                if not self.all_candidates and not reportable(read, self.read_threshold):
+                    continue
+                if self.crops:
+                    read = replace(read, crop_jpeg=crop_jpeg(frames[i], c))
+                results[i].append(read)
         return results
 
     # ------------------------------------------------------------------ helpers
-    def _detect(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _detect(self, frames: list[np.ndarray], streams: Sequence | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        firsts = self.path.candidates(frames, self.det_threshold, self.z)
+        more = self.look(self.backend.detect_u8, lambda maps: pp.decode_batch(maps, self.det_threshold, self.z),
+                         frames, streams, [lb.scale for _, _, lb in firsts])
         out = []
-        for corners, scores, lb in self.path.candidates(frames, self.det_threshold, self.z):
+        for (corners, scores, lb), (c2, s2) in zip(firsts, more):
+            corners = lb.to_frame(corners)
+            if len(s2):
+                corners, scores = np.concatenate((corners, c2)), np.concatenate((scores, s2))
             keep = pp.nms_quads(corners, scores, self.nms_threshold)
-            out.append((lb.to_frame(corners[keep]), scores[keep]))
+            out.append((corners[keep], scores[keep]))
         return out
 
     def _decode(self, logits: np.ndarray) -> list[tuple[str, tuple[float, ...]]]:
+        if self.provinces is not None:
+            logits = self.provinces.apply(logits)
         return pp.read_plates(logits, self.plate_format)
 
     def _read_at(self, frames, plates) -> list[tuple[str, tuple[float, ...]]]:
@@ -131,6 +165,9 @@ class Recognizer:
             texts = self._read_quads(frames, plates)
             if self.reread:
                 self._reread(frames, plates, texts)
+            if self.two_row and plates:
+                texts[:] = reread_two_row(frames, [q for _, q in plates], [i for i, _ in plates], texts,
+                                          self.read)[0]
             return texts
         finally:
             self.path.release()   # free the device copies of the frames

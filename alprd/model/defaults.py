@@ -9,3 +9,12 @@ quality and a correctly found but loosely cornered plate can score low.
 DET_THRESHOLD = 0.45
 NMS_THRESHOLD = 0.3
 DET_SIZE = 512
+
+# Reads reported by default: a valid plate layout whose weakest character is at least this
+# confident (alprd.cascade.reportable says how it was chosen on dev data).
+READ_THRESHOLD = 0.35
+# A site's named provinces weigh this much more than the others as the plate's first character
+# (alprd.model.province_prior says how it was chosen on dev data).
+PROVINCE_WEIGHT = 4.0
+# The second look (alprd.cascade.zoom): full-resolution tiles of a large frame per stream and frame.
+ZOOM_TILES_PER_FRAME = 1

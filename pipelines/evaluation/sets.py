@@ -160,3 +160,6 @@ def _real_scenes(root: Path, limit: int | None):
         prov, _, rest = p.stem.partition("_")
         label = PINYIN[prov] + rest if prov in PINYIN and len(rest) in (6, 7) else None
         yield p.name, read_image(p), label
+
+
+from pipelines import stress as _stress  # noqa: E402,F401  (registers the stress and street sets)

@@ -29,8 +29,10 @@ def test_recognizer_backends_agree_end_to_end(tmp_path, monkeypatch):
     # threshold 0 and no suppression: every cell becomes a read, so the whole cascade is compared
     # (one read per plate: the most confident of a noise plate's rereads is a near-tie that flips
     # with the backends' rounding, test_rewarp covers rereads)
-    a = Recognizer(backend="torch", det_threshold=0.0, nms_threshold=1.0, det_size=64, device="cpu", reread=False)
-    b = Recognizer(backend="auto", det_threshold=0.0, nms_threshold=1.0, det_size=64, device="cpu", reread=False)
+    a = Recognizer(backend="torch", det_threshold=0.0, nms_threshold=1.0, det_size=64, device="cpu", reread=False,
+                   all_candidates=True)
+    b = Recognizer(backend="auto", det_threshold=0.0, nms_threshold=1.0, det_size=64, device="cpu", reread=False,
+                   all_candidates=True)
     assert b.backend.name == "onnxruntime"       # auto picks ONNX Runtime on the CPU
     b.backend = type(b.backend)(a.backend.dsnet, a.backend.rsnet, det_size=64)  # same weights
     ra = sorted(a.recognize([frame])[0], key=lambda r: r.corners)
@@ -50,9 +52,10 @@ def test_frames_of_several_shapes_get_tight_views_and_both_backends_agree(tmp_pa
     rng = np.random.default_rng(2)
     wide = rng.integers(0, 255, (180, 320, 3), dtype=np.uint8)      # 16:9 → 96×54 → 64×96 view
     tall = rng.integers(0, 255, (400, 200, 3), dtype=np.uint8)      # 1:2 → 48×96 → 96×64 view
-    a = Recognizer(backend="torch", det_threshold=0.0, nms_threshold=1.0, det_size=96, device="cpu", reread=False)
+    a = Recognizer(backend="torch", det_threshold=0.0, nms_threshold=1.0, det_size=96, device="cpu", reread=False,
+                   all_candidates=True)
     b = Recognizer(backend="onnxruntime", det_threshold=0.0, nms_threshold=1.0, det_size=96, device="cpu",
-                   reread=False)
+                   reread=False, all_candidates=True)
     b.backend = type(b.backend)(a.backend.dsnet, a.backend.rsnet, det_size=96)
     ra, rb = a.recognize([wide, tall, wide]), b.recognize([wide, tall, wide])
     assert [len(r) for r in ra] == [len(r) for r in rb] == [4 * 6, 6 * 4, 4 * 6]  # cells (stride 16)

@@ -1,0 +1,253 @@
+"""The second look: DSNet again on full-resolution tiles of a large frame, for distant plates.
+
+A 1080p frame letterboxed into the 512-px view shrinks 3.75×: a distant plate 30-45 px wide
+becomes 8-12 px, under one cell of DSNet's stride-16 grid, and is never found. DSNet finds the same
+plates at the frame's own resolution (CCPD dev plates shrunk to 25-45 px in a 1080p frame: 86 of
+95 found in a 576×320 full-resolution tile, 95 of 95 in a window magnified 2×), but a whole 1080p
+frame at full resolution costs ~14 first passes. What was measured and rejected (CCPD dev, the
+`ccpd_far` stress set): a second look only where the first pass's score map had its strongest weak
+maxima (4 windows per frame: 19 % found, 8 windows: 31 %: a plate under one cell leaves no
+reliable trace), and a colour proposal (blue/yellow/green blobs: half the plates, 70 proposals a
+frame).
+
+So the look is spread over time, as a camera gives it time:
+- **tiles**: the frame is covered by overlapping full-resolution tiles (TILE_VIEW, ≥ 96 px
+  overlap, so a plate up to ~90 px wide lies whole in one); each call looks at the next
+  ``tiles_per_frame`` of them per stream, in turn (a 1080p camera: 20 tiles, each looked at every
+  2 s at 10 fps). Frames given without a stream (Recognizer.recognize(frames) with no
+  ``streams``: `alprd recognize`, the evaluation) are stills: every tile is looked at at once.
+- **follow**: a plate found in a tile is looked at again in the next frames of its stream through
+  a small window magnified FOLLOW_SCALE× around where it was last found, until it has not been
+  found for ``follow_frames`` frames: a distant car found once is read on every frame after.
+
+Frames whose long side is under ``min_long_side`` (1200 px: CCPD's 720×1160 stills, not 720p's
+1280) get no second look, and a find at least FIRST_PASS_WIDTH px wide in the first pass's view
+is dropped (the first pass finds those: the second look's version is a duplicate or a part of
+something large read as a plate). Plates found here join the first pass's before NMS; warp, read,
+reread and the report filter are unchanged.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from alprd.model import geometry
+from alprd.model.defaults import ZOOM_TILES_PER_FRAME
+
+ALL = -1                      # tiles_per_frame: every tile of the frame (still images)
+EDGE = 3                      # a quad this close to a window's cut edge is a cut plate: dropped
+FOLLOW_MAX_WIDTH = 0.75       # followed plates are at most this fraction of the follow window wide
+# A plate at least this wide in the first pass's view is the first pass's to find: a wider find of
+# the second look is a duplicate, or a part of something large (a grille, a sign) read as a plate.
+FIRST_PASS_WIDTH = 32.0
+
+
+@dataclass(frozen=True)
+class ZoomPolicy:
+    """How the second look runs. tiles_per_frame 0 turns it off."""
+
+    tiles_per_frame: int = ZOOM_TILES_PER_FRAME  # per stream and frame; ALL: every tile (stills)
+    tile_view: tuple[int, int] = (576, 320)  # a tile's DSNet view, width × height (multiples of 32)
+    tile_scale: float = 1.0                # view pixels per frame pixel in a tile
+    min_overlap: int = 96                  # frame pixels two neighbouring tiles share
+    follow_view: tuple[int, int] = (256, 128)
+    follow_scale: float = 2.0
+    follow_frames: int = 10                # frames a followed plate may go unseen
+    max_follow: int = 4                    # followed plates per stream
+    min_long_side: int = 1200              # smaller frames get no second look
+
+    def __post_init__(self):
+        for v in (self.tile_view, self.follow_view):
+            if v[0] % 32 or v[1] % 32:
+                raise ValueError(f"zoom views' sides must be multiples of 32, got {v}")
+        if self.tiles_per_frame < ALL:
+            raise ValueError(f"tiles_per_frame must be >= 0 or ALL (-1), got {self.tiles_per_frame}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.tiles_per_frame != 0
+
+
+
+def _starts(length: int, span: float, overlap: int) -> list[float]:
+    if length <= span:
+        return [0.0]
+    n = math.ceil((length - overlap) / (span - overlap))
+    step = (length - span) / (n - 1) if n > 1 else 0.0
+    return [k * step for k in range(n)]
+
+
+def tile_origins(width: int, height: int, policy: ZoomPolicy) -> list[tuple[float, float]]:
+    """Top-left frame pixels of the tiles covering a width × height frame, row by row."""
+    fw, fh = policy.tile_view[0] / policy.tile_scale, policy.tile_view[1] / policy.tile_scale
+    return [(x, y) for y in _starts(height, fh, policy.min_overlap) for x in _starts(width, fw, policy.min_overlap)]
+
+
+def cut(frame: np.ndarray, origin: tuple[float, float], scale: float, view: tuple[int, int], dst: np.ndarray) -> None:
+    """The frame region at `origin`, magnified `scale`×, written into dst (view H×W×3 uint8)."""
+    m = np.array([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]], np.float32)
+    if scale == 1.0 and float(origin[0]).is_integer() and float(origin[1]).is_integer():
+        x0, y0 = int(origin[0]), int(origin[1])
+        part = frame[y0:y0 + view[1], x0:x0 + view[0]]
+        if part.shape[:2] == (view[1], view[0]):
+            np.copyto(dst, part)
+            return
+    cv2.warpAffine(frame, m, view, dst=dst, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                   borderValue=(geometry.PAD_VALUE,) * 3)
+
+
+def inside(corners: np.ndarray, view: tuple[int, int], frame_shape, origin, scale: float) -> np.ndarray:
+    """Mask of the quads (K×4×2 view px) that do not touch an edge of the window where the window
+    cuts the frame (a plate cut there is whole in a neighbouring tile or in the first pass; its
+    cut half would be read as junk). The frame's own edges are not cuts."""
+    c = np.asarray(corners, np.float32).reshape(-1, 4, 2)
+    if not len(c):
+        return np.zeros((0,), bool)
+    w, h = view
+    fh, fw = frame_shape[:2]
+    lo, hi = c.min(axis=1), c.max(axis=1)
+    ok = np.ones(len(c), bool)
+    if origin[0] > 0:
+        ok &= lo[:, 0] > EDGE
+    if origin[1] > 0:
+        ok &= lo[:, 1] > EDGE
+    if origin[0] + w / scale < fw:
+        ok &= hi[:, 0] < w - EDGE
+    if origin[1] + h / scale < fh:
+        ok &= hi[:, 1] < h - EDGE
+    return ok
+
+
+@dataclass
+class _Follow:
+    centre: tuple[float, float]
+    unseen: int = 0
+
+
+@dataclass
+class _Stream:
+    next_tile: int = 0
+    follows: list[_Follow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Job:
+    frame: int
+    origin: tuple[float, float]
+    follow: bool
+
+
+class SecondLook:
+    """Plans and runs the second look for a batch of frames, keeping per stream which tile is next
+    and which plates are followed. Not thread-safe (like the Recognizer that owns it)."""
+
+    def __init__(self, policy: ZoomPolicy):
+        self.policy = policy
+        self._streams: dict[Hashable, _Stream] = {}
+        self._bufs: dict[tuple[int, int], np.ndarray] = {}
+        self.looks = 0                 # windows and tiles looked at since creation
+
+    def reset(self) -> None:
+        self._streams.clear()
+
+    def _plan(self, frames: Sequence[np.ndarray], streams: Sequence[Hashable] | None) -> list[_Job]:
+        p = self.policy
+        jobs = []
+        for i, frame in enumerate(frames):
+            h, w = frame.shape[:2]
+            if max(h, w) < p.min_long_side:
+                continue
+            tiles = tile_origins(w, h, p)
+            if streams is None:                  # a still: every tile now, nothing to follow
+                jobs += [_Job(i, t, False) for t in tiles]
+                continue
+            st = self._streams.setdefault(streams[i], _Stream())
+            fw, fh = p.follow_view[0] / p.follow_scale, p.follow_view[1] / p.follow_scale
+            for f in st.follows:
+                x0 = min(max(f.centre[0] - fw / 2, 0.0), max(w - fw, 0.0))
+                y0 = min(max(f.centre[1] - fh / 2, 0.0), max(h - fh, 0.0))
+                jobs.append(_Job(i, (x0, y0), True))
+            n = len(tiles) if p.tiles_per_frame == ALL else min(p.tiles_per_frame, len(tiles))
+            for k in range(n):
+                jobs.append(_Job(i, tiles[(st.next_tile + k) % len(tiles)], False))
+            st.next_tile = (st.next_tile + n) % len(tiles)
+        return jobs
+
+    def __call__(self, detect_u8, decode, frames: Sequence[np.ndarray], streams: Sequence[Hashable] | None = None,
+                 first_scales: Sequence[float] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """detect_u8: uint8 N×H×W×3 views → DSNet maps; decode: maps → per view (corners view px,
+        scores); first_scales: each frame's first-pass view scale (view px per frame px). Returns
+        per frame (corners K×4×2 in frame pixels, scores K) found by the look and too small for
+        the first pass (under FIRST_PASS_WIDTH view px), before NMS."""
+        p = self.policy
+        empty = (np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.float32))
+        if not p.enabled:
+            return [empty] * len(frames)
+        streams = list(streams) if streams is not None else None
+        jobs = self._plan(frames, streams)
+        found: list[list] = [[] for _ in frames]
+        seen: dict[int, list[tuple[float, float]]] = {}
+        for follow in (True, False):
+            part = [j for j in jobs if j.follow == follow]
+            if not part:
+                continue
+            view, scale = (p.follow_view, p.follow_scale) if follow else (p.tile_view, p.tile_scale)
+            batch = self._batch(view, len(part))
+            for k, j in enumerate(part):
+                cut(frames[j.frame], j.origin, scale, view, batch[k])
+            self.looks += len(part)
+            for j, (c, s) in zip(part, decode(detect_u8(batch))):
+                keep = inside(c, view, frames[j.frame].shape, j.origin, scale)
+                if first_scales is not None:
+                    width = np.linalg.norm(np.asarray(c)[:, 1] - np.asarray(c)[:, 0], axis=1) / scale
+                    keep &= width * first_scales[j.frame] < FIRST_PASS_WIDTH
+                if not keep.any():
+                    continue
+                c, s = np.asarray(c, np.float32)[keep] / scale, s[keep]
+                c[..., 0] += j.origin[0]
+                c[..., 1] += j.origin[1]
+                found[j.frame].append((c, np.asarray(s, np.float32)))
+                small = p.follow_view[0] / p.follow_scale * FOLLOW_MAX_WIDTH
+                seen.setdefault(j.frame, []).extend(tuple(map(float, q.mean(axis=0))) for q in c
+                                                    if np.linalg.norm(q[1] - q[0]) <= small)
+        if streams is not None:
+            self._update(frames, streams, seen)
+        return [(np.concatenate([c for c, _ in f]), np.concatenate([s for _, s in f])) if f else empty
+                for f in found]
+
+    def _batch(self, view: tuple[int, int], n: int) -> np.ndarray:
+        buf = self._bufs.get(view)
+        if buf is None or len(buf) < n:
+            buf = self._bufs[view] = np.empty((max(n, 2 * (0 if buf is None else len(buf)), 4), view[1], view[0], 3),
+                                              np.uint8)
+        return buf[:n]
+
+    def _update(self, frames, streams, seen: dict[int, list[tuple[float, float]]]) -> None:
+        """Follow what was found (nearest follow moves to it, else a new one); age the rest."""
+        p = self.policy
+        if p.follow_frames <= 0:
+            return
+        near = p.follow_view[0] / p.follow_scale / 2
+        for i, key in enumerate(streams):
+            st = self._streams.get(key)
+            if st is None:
+                continue
+            hits = seen.get(i, [])
+            moved = set()
+            for c in hits:
+                best = min(range(len(st.follows)), default=None,
+                           key=lambda k: math.dist(st.follows[k].centre, c))
+                if best is not None and math.dist(st.follows[best].centre, c) < near:
+                    st.follows[best].centre, st.follows[best].unseen = c, 0
+                    moved.add(best)
+                elif len(st.follows) < p.max_follow:
+                    st.follows.append(_Follow(c))
+                    moved.add(len(st.follows) - 1)
+            for k, f in enumerate(st.follows):
+                if k not in moved:
+                    f.unseen += 1
+            st.follows = [f for f in st.follows if f.unseen <= p.follow_frames]

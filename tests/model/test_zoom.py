@@ -1,0 +1,87 @@
+"""The second look (alprd.cascade.zoom): distant plates in large frames, found on full-resolution
+tiles (all of them for a still, in turn for a stream) and followed once found."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from alprd.cascade import Recognizer
+from alprd.cascade.zoom import ALL, SecondLook, ZoomPolicy, inside, tile_origins
+from alprd.cli.recognize import sample_image
+
+PLATE = "粤LQ092V"                       # the bundled sample's plate, 108 px wide in it
+SAMPLE_TL = np.array([202.1, 381.6])     # its top-left corner in the sample
+SAMPLE_WIDTH = 108.3
+
+
+def distant_frame(width_px: float = 40.0, at=(1300, 600)):
+    """A 1920×1080 frame with the bundled sample shrunk until its plate is `width_px` wide (a car
+    far away), on a plain grey road → (frame, the plate's top-left corner in it)."""
+    img = cv2.imread(str(sample_image()))
+    f = width_px / SAMPLE_WIDTH
+    small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    frame = np.full((1080, 1920, 3), 90, np.uint8)
+    x0, y0 = at
+    frame[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
+    return frame, SAMPLE_TL * f + np.array(at)
+
+
+def near(reads, tl, tol=8.0):
+    return [r for r in reads if np.abs(np.array(r.corners[0]) - tl).max() < tol]
+
+
+@pytest.fixture(scope="module")
+def recognizers():
+    off = Recognizer(threads=1, device="cpu", zoom=ZoomPolicy(tiles_per_frame=0))
+    still = Recognizer(threads=1, device="cpu", zoom=ZoomPolicy())
+    return off, still
+
+
+def test_a_distant_plate_is_found_by_the_second_look_and_missed_without_it(recognizers):
+    off, still = recognizers
+    frame, tl = distant_frame(40.0)
+    assert not near(off.recognize([frame])[0], tl)          # 40 px → 11 px in the 512 view: unseen
+    found = near(still.recognize([frame])[0], tl)
+    assert [r.text for r in found] == [PLATE]
+
+
+def test_a_stream_looks_at_one_tile_a_frame_then_follows_the_plate(recognizers):
+    off, _ = recognizers
+    rec = Recognizer(threads=1, device="cpu", zoom=ZoomPolicy(tiles_per_frame=1, follow_frames=3))
+    frame, tl = distant_frame(40.0)
+    n_tiles = len(tile_origins(1920, 1080, rec.look.policy))
+    hits = [bool(near(rec.recognize([frame], streams=["cam1"])[0], tl)) for _ in range(n_tiles + 5)]
+    first = hits.index(True)                        # its tile's turn came
+    assert first < n_tiles
+    assert all(hits[first:])                        # then followed on every frame
+    # another camera keeps its own turn: its first frame looks at its first tile, not cam1's next
+    other = Recognizer(threads=1, device="cpu", zoom=ZoomPolicy(tiles_per_frame=1))
+    seen_other = [bool(near(other.recognize([frame], streams=["cam2"])[0], tl)) for _ in range(first + 1)]
+    assert seen_other.index(True) == first
+
+
+def test_small_frames_get_no_second_look():
+    look = SecondLook(ZoomPolicy(tiles_per_frame=ALL))
+    calls = []
+    out = look(lambda b: calls.append(len(b)) or np.zeros((len(b), 12, 1, 1), np.float32),
+               lambda maps: [(np.zeros((0, 4, 2)), np.zeros(0))] * len(maps),
+               [np.zeros((1160, 720, 3), np.uint8)])
+    assert calls == [] and len(out[0][1]) == 0       # CCPD's 720×1160 stills: the first pass suffices
+
+
+def test_tiles_cover_the_frame_with_overlap():
+    p = ZoomPolicy()
+    tiles = tile_origins(1920, 1080, p)
+    w, h = p.tile_view
+    xs = sorted({x for x, _ in tiles})
+    ys = sorted({y for _, y in tiles})
+    assert xs[0] == 0 and xs[-1] + w == 1920 and ys[0] == 0 and ys[-1] + h == 1080
+    assert all(b - a <= w - p.min_overlap for a, b in zip(xs, xs[1:]))
+    assert all(b - a <= h - p.min_overlap for a, b in zip(ys, ys[1:]))
+
+
+def test_a_plate_cut_by_a_tile_edge_is_dropped_but_not_at_the_frame_edge():
+    quad = np.array([[[0, 50], [60, 50], [60, 70], [0, 70]]], np.float32)   # touches the left edge
+    assert not inside(quad, (576, 320), (1080, 1920), (400.0, 0.0), 1.0)[0]   # a cut inside the frame
+    assert inside(quad, (576, 320), (1080, 1920), (0.0, 0.0), 1.0)[0]         # the frame's own edge
