@@ -43,7 +43,7 @@ def costs_from_counts(pairs: Counter, seen: Counter) -> list[dict]:
 
 
 def count(sets: list[str], root: Path, limit: int | None, threads: int) -> tuple[Counter, Counter, dict]:
-    from alprd.model.recognizer import Recognizer
+    from alprd.cascade import Recognizer
 
     rec = Recognizer(device="cpu", threads=threads)
     pairs: Counter = Counter()

@@ -1,4 +1,4 @@
-"""Evaluation through the serving path (alprd.model.recognizer.Recognizer): the command line.
+"""Evaluation through the serving path (alprd.cascade.Recognizer): the command line.
 
     python -m pipelines.evaluate [--weights W] [--sets ccpd_holdout,ccpd_green_holdout,crops_holdout]
                                  [--json] [--limit N] [--device cpu] [--threads 2]
@@ -31,7 +31,7 @@ def run(weights: str | None, sets: list[str], root: Path, limit: int | None = No
         threads: int = 0, det_size: int = 512, det_threshold: float = DET_THRESHOLD, backend: str = "auto",
         reread: bool = True) -> dict:
     """Score the shipped (or given) weights on the named sets; raises UnknownSet before loading."""
-    from alprd.model.recognizer import Recognizer
+    from alprd.cascade import Recognizer
 
     resolved = {name: resolve_set(name, root, limit) for name in sets}
     rec = Recognizer(weights=weights, device=device, threads=threads, det_size=det_size, det_threshold=det_threshold,

@@ -5,7 +5,7 @@
 - detection quality: the mean Gaussian score of the predicted corners of each GT plate (the best
   scoring cell among the plate's positive cells, the one serving would keep), the quantity whose
   threshold switches the joint stage from GT to predicted corners;
-- end to end: full frames through alprd.model.recognizer.Recognizer built on the current weights
+- end to end: full frames through alprd.cascade.Recognizer built on the current weights
   (pipelines.evaluate.evaluate_scenes), so the checkpoint choice measures the serving path.
 """
 from __future__ import annotations
@@ -83,7 +83,7 @@ def as_samples(scenes: list, prefix: str) -> list[Sample]:
 
 def end_to_end(dsnet, rsnet, samples: list[Sample], device: str, det_size: int, threshold: float = 0.5) -> dict:
     """Full frames through the serving Recognizer (torch backend) on the current weights."""
-    from alprd.model.recognizer import Recognizer
+    from alprd.cascade import Recognizer
     from alprd.model.weights import save_weights
 
     if not samples:

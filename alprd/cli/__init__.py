@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from alprd.service.logs import setup_logging
+    from alprd.process.logs import setup_logging
 
     setup_logging(args.log_level)
     try:

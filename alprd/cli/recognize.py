@@ -50,7 +50,7 @@ def _save_dir(path: Path) -> str | None:
 def run(args) -> int:
     from alprd.cli.textable import format_table
     from alprd.imageio import ImageError, read_image
-    from alprd.model.recognizer import Recognizer
+    from alprd.cascade import Recognizer
     from alprd.model.weights import WeightsError
 
     if args.save_vis and (why := _save_dir(args.save_vis)):

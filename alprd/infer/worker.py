@@ -7,18 +7,18 @@ Three parts, so each is testable alone:
   detector (plates are small in a 1080p frame and the detector sees a 512×512 letterbox), shift
   the corners back to frame pixels, drop reads whose centre lies outside the camera's polygon,
   and build one FrameResult per frame (in-process; no rings, no pipes).
-- ``run_worker``: the process body. Frame descriptors (FrameRefs) arrive from the main process
-  over the channel; the channel's reader thread copies their frames out of the cameras'
-  shared-memory rings as they arrive (a frame already overwritten by its decoder is counted and
-  skipped); one ("results", ...) message per batch goes back, accounting for every descriptor
+- ``run_worker``: the process body. Frame descriptors arrive from the main process in ``Frames``
+  messages; the channel's reader thread copies their frames out of the cameras' shared-memory
+  rings as they arrive (a frame already overwritten by its decoder is counted and skipped); one
+  ``Results`` message per batch goes back, accounting in its BatchStats for every descriptor
   received, so the main process knows exactly what is in flight.
 
 The main process gives the worker at most one batch of frames at a time (max_batch; see
-alprd.service.daemon): frames wait in the main process, where the too old are skipped, not here.
+alprd.service.dispatch): frames wait in the main process, where the too old are skipped, not here.
 
-Messages: in ``("frames", [FrameRef, ...])``, ``("cameras", [CameraConfig, ...])`` (the camera
-list after a configuration reload: ROIs and polygons) and ``("stop",)``; out ``("ready", info)`` once the
-model is loaded, ``("results", [FrameResult, ...], n_refs, stats)`` per batch.
+Messages (alprd.messages): in ``Frames``, ``Cameras`` (the camera list after a configuration
+reload: ROIs and polygons) and ``Stop``; out ``WorkerReady`` once the model is loaded, then
+``Results`` per batch. Any other message is an error (UnknownMessage).
 """
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ import numpy as np
 
 from alprd.config import CameraConfig, InferenceConfig
 from alprd.events import FrameResult, PlateRead
+from alprd.messages import BatchStats, Cameras, Frames, Handlers, Results, Stop, WorkerReady
+from alprd.process.child import FatalChildError
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,8 @@ class InferenceEngine:
                 x0, y0, x1, y1 = box
                 views.append(img[y0:y1, x0:x1])
                 offsets.append((x0, y0))
-        reads = self.recognizer.recognize(views)
+        # each camera a stream: the second look takes its tiles in turn and follows what it found
+        reads = self.recognizer.recognize(views, streams=[cam for cam, *_ in frames])
         results = []
         for (cam, seq, ts, img), (dx, dy), frame_reads in zip(frames, offsets, reads):
             geo = self.geometry.get(cam) or CameraGeometry()
@@ -167,81 +170,117 @@ class InferenceEngine:
 def build_recognizer(inference: InferenceConfig, crops: bool):
     """The Recognizer as the config asks; user-fixable errors become FatalChildError."""
     from alprd.cascade import Recognizer
-    from alprd.service.process import FatalChildError
+    from alprd.cascade.zoom import ZoomPolicy
+    from alprd.model.province_prior import ProvincePrior
+    from alprd.model.weights import WeightsError
 
-    try:
-        from alprd.model.weights import WeightsError
-    except ImportError:  # pragma: no cover - older model package
-        WeightsError = ValueError  # type: ignore[misc,assignment]
     kwargs = dict(weights=inference.weights, device=inference.device,
                   det_threshold=inference.det_threshold, nms_threshold=inference.nms_threshold,
                   crops=crops, threads=inference.threads, backend=inference.backend,
-                  plate_format=inference.plate_format, reread=inference.reread)
+                  plate_format=inference.plate_format, reread=inference.reread,
+                  read_threshold=inference.read_threshold, all_candidates=inference.all_candidates,
+                  zoom=ZoomPolicy(tiles_per_frame=inference.zoom_tiles_per_frame),
+                  provinces=ProvincePrior(inference.provinces, inference.province_weight) if inference.provinces else None)
     try:
         return Recognizer(**kwargs)
     except (WeightsError, FileNotFoundError, ValueError) as exc:
         raise FatalChildError(f"cannot load the model: {exc}") from None
 
 
+@dataclass(frozen=True)
+class _FramesRead:
+    """Frames (the reader thread's copy of a Frames message's slots) and per camera how many
+    descriptors were already overwritten: passed from the channel's reader thread to the loop."""
+
+    frames: list[tuple[str, int, float, np.ndarray]]
+    stale: dict[str, int]
+
+
 def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfig],
                crops: bool = True) -> int:
-    """Process body (see alprd.service.process.child_main). Frames are read from the rings the
+    """Process body (see alprd.process.child.child_main). Frames are read from the rings the
     FrameRefs name (the decoders own them; RingReader attaches on first use)."""
     from alprd.stream.ring import RingReader
 
     t0 = time.monotonic()
     recognizer = build_recognizer(inference, crops)
-    engine = InferenceEngine.from_config(recognizer, cameras)
     reader = RingReader()
     # Frames are copied out of their rings by the channel's reader thread the moment their
     # descriptors arrive, not when their batch runs: a decoder keeps writing while a batch is
     # being inferred, and would otherwise overwrite the frames waiting for the next one.
-    channel.transform = lambda msg: ("frames_read", read_frames(reader, msg[1])) if msg[0] == "frames" else msg
+    channel.transform = lambda msg: _FramesRead(*read_frames(reader, msg.refs)) if isinstance(msg, Frames) else msg
     backend = getattr(recognizer, "backend", None)
     on = str(getattr(backend, "device", None) or inference.device)
-    max_batch = inference.batch_for(on)
-    batcher = Batcher(max_batch, inference.max_wait_ms / 1000.0)
+    loop = _WorkerLoop(channel, InferenceEngine.from_config(recognizer, cameras),
+                       Batcher(inference.batch_for(on), inference.max_wait_ms / 1000.0))
     device = f"{getattr(backend, 'name', '?')} on {on}"
     log.info("inference worker ready on %s in %.1f s (max batch %d, max wait %g ms%s)", device,
-             time.monotonic() - t0, max_batch, inference.max_wait_ms,
+             time.monotonic() - t0, loop.batcher.max_batch, inference.max_wait_ms,
              "" if recognizer.trained else "; UNTRAINED weights: nothing will be read")
-    channel.send("ready", {"device": device, "trained": bool(recognizer.trained), "max_batch": max_batch})
-    stopping = False
-    stale: dict[str, int] = {}  # refs found overwritten since the latest results message
+    channel.send(WorkerReady(device, bool(recognizer.trained), loop.batcher.max_batch))
     try:
-        while True:
-            now = time.monotonic()
-            left = batcher.time_left(now)
-            if left is None or left > 0:
-                msg = channel.get(timeout=0.5 if left is None else left)
-                if msg is not None:
-                    if msg[0] == "frames_read":
-                        now = time.monotonic()
-                        frames, new_stale = msg[1]
-                        for cid, n in new_stale.items():
-                            stale[cid] = stale.get(cid, 0) + n
-                        for item in frames:
-                            batcher.add(item, now)
-                        if stale and not len(batcher):  # account for them now: nothing to batch
-                            _run_batch(channel, engine, [], stale)
-                            stale = {}
-                    elif msg[0] == "cameras":  # a reload changed the camera list
-                        engine.geometry = {c.id: CameraGeometry.from_config(c) for c in msg[1]}
-                    elif msg[0] == "stop":
-                        stopping = True
-            now = time.monotonic()
-            while batcher.due(now) or (stopping and len(batcher)):
-                _run_batch(channel, engine, batcher.take(now), stale)
-                stale = {}
-                now = time.monotonic()
-            if stopping or channel.parent_gone.is_set():
-                return 0
+        return loop.run()
     finally:
         channel.transform = None
         reader.close()
 
 
-def read_frames(reader, refs: list) -> tuple[list[tuple[str, int, float, np.ndarray]], dict[str, int]]:
+class _WorkerLoop:
+    """Messages in (a dispatch table), batches out when due, until stopped and drained."""
+
+    def __init__(self, channel, engine: InferenceEngine, batcher: Batcher) -> None:
+        self.channel = channel
+        self.engine = engine
+        self.batcher = batcher
+        self.stopping = False
+        self.stale: dict[str, int] = {}  # refs found overwritten since the latest Results
+        self.handle = Handlers("the inference worker", {
+            _FramesRead: self.on_frames, Cameras: self.on_cameras, Stop: self.on_stop})
+
+    def run(self) -> int:
+        while True:
+            left = self.batcher.time_left(time.monotonic())
+            if left is None or left > 0:
+                msg = self.channel.get(timeout=0.5 if left is None else left)
+                if msg is not None:
+                    self.handle(msg)
+            now = time.monotonic()
+            while self.batcher.due(now) or (self.stopping and len(self.batcher)):
+                self.run_batch(self.batcher.take(now))
+                now = time.monotonic()
+            if self.stopping or self.channel.parent_gone.is_set():
+                return 0
+
+    def on_frames(self, msg: _FramesRead) -> None:
+        now = time.monotonic()
+        for cid, n in msg.stale.items():
+            self.stale[cid] = self.stale.get(cid, 0) + n
+        for item in msg.frames:
+            self.batcher.add(item, now)
+        if self.stale and not len(self.batcher):  # account for them now: nothing to batch
+            self.run_batch([])
+
+    def on_cameras(self, msg: Cameras) -> None:  # a reload changed the camera list
+        self.engine.geometry = {c.id: CameraGeometry.from_config(c) for c in msg.cameras}
+
+    def on_stop(self, msg: Stop) -> None:
+        self.stopping = True
+
+    def run_batch(self, frames: list) -> None:
+        """Infer one batch and account, in its BatchStats, for its frames and the stale refs
+        seen since the previous Results, so the main process knows exactly what is in flight."""
+        t0 = time.perf_counter()
+        results = self.engine.process(frames)
+        by_camera = dict(self.stale)
+        for cam, *_ in frames:
+            by_camera[cam] = by_camera.get(cam, 0) + 1
+        stats = BatchStats(batch=len(frames), stale=sum(self.stale.values()), refs_by_camera=by_camera,
+                           infer_s=time.perf_counter() - t0, filtered=self.engine.filtered)
+        self.stale = {}
+        self.channel.send(Results(tuple(results), stats))
+
+
+def read_frames(reader, refs) -> tuple[list[tuple[str, int, float, np.ndarray]], dict[str, int]]:
     """Frames of the refs still in their rings, and per camera how many were already overwritten."""
     frames, stale = [], {}
     for ref in refs:
@@ -251,17 +290,3 @@ def read_frames(reader, refs: list) -> tuple[list[tuple[str, int, float, np.ndar
         else:
             frames.append((ref.camera_id, ref.seq, ref.timestamp, img))
     return frames, stale
-
-
-def _run_batch(channel, engine: InferenceEngine, frames: list, stale: dict[str, int]) -> None:
-    """Infer one batch and account, in n_refs and refs_by_camera, for its frames and the stale
-    refs seen since the previous results, so the main process knows exactly what is in flight."""
-    t0 = time.perf_counter()
-    results = engine.process(frames)
-    by_camera = dict(stale)
-    for cam, *_ in frames:
-        by_camera[cam] = by_camera.get(cam, 0) + 1
-    n_stale = sum(stale.values())
-    channel.send("results", results, len(frames) + n_stale, {
-        "batch": len(frames), "stale": n_stale, "refs_by_camera": by_camera,
-        "infer_s": time.perf_counter() - t0, "filtered": engine.filtered})

@@ -2,6 +2,8 @@
 `alprd status`), the one-line STATUS= text for systemd, and processed-fps rates.
 
 Read-only views of a running Daemon (its public attributes only), kept out of its control loop.
+The loop builds the snapshot (Daemon.publish_snapshot) and publishes it whole; other threads (the
+metrics server's) only ever read a published snapshot, never the live state.
 """
 from __future__ import annotations
 
@@ -37,21 +39,21 @@ def snapshot(d) -> dict:
         child = children.get(f"decoder:{cid}")
         tracker = d.router.trackers.get(cid)
         cameras[cid] = {**vars(c), "events": dict(c.events),
-                        "waiting": d.frames.waiting_of(cid),
-                        "in_flight": d.frames.in_flight_of(cid),
+                        "waiting": d.relay.frames.waiting_of(cid),
+                        "in_flight": d.relay.frames.in_flight_of(cid),
                         "open_tracks": tracker.open_tracks if tracker else 0,
                         "fps": d.recent_fps.get(cid, 0.0),
                         "connected": bool(decoders.get(cid, {}).get("connected")),
-                        "state": "removing" if cid in d.retiring else (child.state if child else "?"),
+                        "state": "removing" if cid in d.reloader.retiring else (child.state if child else "?"),
                         "url": masked(cam.url)}
     return runstats.snapshot(
         d.counters, uptime_s=now - d.started_at,
         running_s=now - d.running_since if d.running_since is not None else 0.0,
         open_tracks=d.router.open_tracks, restarts=d.sup.restarts,
-        decoders=decoders, sinks=d.fanout.status(), crops=d.crops.status(),
+        decoders=decoders, sinks=d.events.fanout.status(), crops=d.events.crops.status(),
         cameras=cameras, pid=os.getpid(), state=d.state,
-        healthy=d.unhealthy is None, health=d.unhealthy, in_flight=d.frames.in_flight,
-        recent_fps=round(sum(d.recent_fps.values()), 3), reloads=dict(d.reloads),
+        healthy=d.health.unhealthy is None, health=d.health.unhealthy, in_flight=d.relay.frames.in_flight,
+        recent_fps=round(sum(d.recent_fps.values()), 3), reloads=dict(d.reloader.counts),
         metrics_url=d.metrics.url if d.metrics is not None else None,
         config=str(d.config_path) if d.config_path else None,
         parking=d.parking.status() if getattr(d, "parking", None) is not None else None,
@@ -67,7 +69,7 @@ def status_line(d) -> str:
                                                        f"{', ...' if len(down) > 5 else ''})" if down else "")
     text = (f"{cams}, {sum(d.recent_fps.values()):.1f} fps, {d.router.open_tracks} open tracks, "
             f"{d.counters.events.get('plate.final', 0)} plates")
-    return f"UNHEALTHY: {d.unhealthy}; {text}" if d.unhealthy else text
+    return f"UNHEALTHY: {d.health.unhealthy}; {text}" if d.health.unhealthy else text
 
 
 def masked(url: str) -> str:

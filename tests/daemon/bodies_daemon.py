@@ -2,17 +2,30 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
+from dataclasses import dataclass
 
-from alprd.service.process import FatalChildError
+from alprd.messages import Ready
+from alprd.process.child import FatalChildError
 
 log = logging.getLogger("alprd.test.bodies")
 
 
+@dataclass(frozen=True)
+class Ping:
+    """The echo body's message kinds (a test protocol, as alprd.messages is the daemon's)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Pong:
+    text: str
+
+
 def until_stopped(channel, tag: str) -> int:
     log.info("started %s", tag)
-    channel.send("ready", {"pid": os.getpid()})
+    channel.send(Ready())
     channel.stop_event.wait(30)
     log.info("stopped %s", tag)
     return 0
@@ -36,15 +49,15 @@ def finish(channel) -> int:
 
 
 def ignore_stop(channel) -> int:
-    channel.send("ready", {})
+    channel.send(Ready())
     time.sleep(3600)  # longer than any test waits: only a kill ends it
     return 0
 
 
 def echo(channel) -> int:
-    channel.send("ready", {})
+    channel.send(Ready())
     while not channel.stop_event.is_set():
         msg = channel.get(0.1)
-        if msg and msg[0] == "ping":
-            channel.send("pong", msg[1])
+        if isinstance(msg, Ping):
+            channel.send(Pong(msg.text))
     return 0

@@ -15,6 +15,6 @@ def rigged_weights(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def rigged_recognizer(rigged_weights):
-    from alprd.model.recognizer import Recognizer
+    from alprd.cascade import Recognizer
 
     return Recognizer(weights=str(rigged_weights), device="cpu", backend="torch", crops=True, threads=1)

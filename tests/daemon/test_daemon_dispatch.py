@@ -6,9 +6,13 @@ go to the worker (no processes).
 """
 from __future__ import annotations
 
+import pytest
+
 from alprd.config import parse_config
-from alprd.service.daemon import WORKER, Daemon
+from alprd.messages import BatchStats, FrameReady, Frames, Results, UnknownMessage, WorkerReady
+from alprd.service.daemon import Daemon
 from alprd.service.dispatch import FrameDispatcher
+from alprd.service.specs import WORKER
 from alprd.stream.ring import FrameRef
 
 
@@ -25,8 +29,8 @@ class _Sup:
     def child(self, name):
         return _Child()
 
-    def send(self, child, kind, refs) -> bool:
-        self.sent.append(list(refs))
+    def send(self, child, msg: Frames) -> bool:
+        self.sent.append(list(msg.refs))
         return True
 
 
@@ -99,23 +103,34 @@ def test_a_dead_worker_loses_what_was_in_flight_and_a_stop_clears_what_waits():
 
 def _frame(d: Daemon, cam: str, seq: int, ts: float) -> FrameRef:
     ref = _ref(cam, seq, ts)
-    d._on_message(_Decoder(), ("frame", ref))
+    d.handlers.on_message(_Decoder(), FrameReady(ref))
     return ref
 
 
 def test_the_daemon_skips_late_frames_counts_them_and_takes_its_batch_size_from_the_worker():
     d = _daemon(max_queue_ms=100)  # max_batch unset: the worker says which
-    assert d.frames.credit == 4  # the CPU default until the worker reports
-    d._on_message(_Child(), ("ready", {"device": "onnxruntime on cpu", "trained": True, "max_batch": 3}))
-    assert d.frames.credit == 3
+    assert d.relay.frames.credit == 4  # the CPU default until the worker reports
+    d.handlers.on_message(_Child(), WorkerReady("onnxruntime on cpu", True, 3))
+    assert d.relay.frames.credit == 3
     for i in range(5):
         _frame(d, "a", i, 100.0 + 2 * i)
-    d.frames._waiting["a"][0] = (d.frames._waiting["a"][0][0], -1e9)  # the first waited forever
-    d._dispatch()
+    d.relay.frames._waiting["a"][0] = (d.relay.frames._waiting["a"][0][0], -1e9)  # the first waited forever
+    d.dispatch()
     assert [r.seq for r in d.sup.sent[-1]] == [1, 2, 3]
     assert d.counters.frames_dropped == 1 and d.counters.camera("a").dropped == 1
-    d._stop_reason = "SIGTERM received"  # an orderly stop processes what waits, however old
-    d.frames._waiting["a"][0] = (d.frames._waiting["a"][0][0], -1e9)
-    d._on_message(_Child(), ("results", [], 3, {"refs_by_camera": {"a": 3}}))
-    d._dispatch()
+    d.stop_reason = "SIGTERM received"  # an orderly stop processes what waits, however old
+    d.relay.frames._waiting["a"][0] = (d.relay.frames._waiting["a"][0][0], -1e9)
+    d.handlers.on_message(_Child(), Results((), BatchStats(batch=0, stale=3, refs_by_camera={"a": 3})))
+    d.dispatch()
     assert [r.seq for r in d.sup.sent[-1]] == [4] and d.counters.frames_dropped == 1
+
+
+def test_a_message_of_an_unknown_kind_is_an_error_where_it_arrives():
+    """The old tuple protocol, or a message meant for another process, is a bug of ours: it
+    raises at the receiver instead of leaving frames "in flight" forever without a word."""
+    d = _daemon()
+    with pytest.raises(UnknownMessage, match="the main process"):
+        d.handlers.on_message(_Child(), ("results", [], 3, {"refs_by_camera": {"a": 3}}))
+    with pytest.raises(UnknownMessage):
+        d.handlers.on_message(_Child(), Frames(()))  # worker-bound
+    d.handlers.on_message(_Child(), Results((), BatchStats(batch=0, stale=0, refs_by_camera={})))

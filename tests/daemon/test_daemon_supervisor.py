@@ -7,7 +7,7 @@ import multiprocessing.connection
 import time
 
 import bodies_daemon as bodies
-from alprd.service.supervisor import (FATAL, FINISHED, STOPPED, STOPPING, ProcessSpec,
+from alprd.process.supervisor import (FATAL, FINISHED, STOPPED, STOPPING, ProcessSpec,
                                       RestartPolicy, Supervisor)
 
 
@@ -127,11 +127,11 @@ def test_stop_waits_for_ready_to_stop_and_keeps_pumping_meanwhile():
 
     def pump(timeout):
         if pending:
-            sup.send(sup.child("echo"), "ping", pending.pop(0))
+            sup.send(sup.child("echo"), bodies.Ping(pending.pop(0)))
         ready = multiprocessing.connection.wait(sup.waitables(), timeout)
         for _, msg in sup.receive(ready):
-            if msg[0] == "pong":
-                got.append(msg[1])
+            if isinstance(msg, bodies.Pong):
+                got.append(msg.text)
         sup.poll()
 
     try:

@@ -11,7 +11,8 @@ import pytest
 
 from alprd.config import CameraConfig, InferenceConfig
 from alprd.infer.worker import Batcher, CameraGeometry, InferenceEngine
-from alprd.service.supervisor import ProcessSpec, RestartPolicy, Supervisor
+from alprd.messages import Frames, Results
+from alprd.process.supervisor import ProcessSpec, RestartPolicy, Supervisor
 from alprd.stream.ring import FrameRing
 from helpers_daemon import RIGGED_TEXT
 
@@ -112,12 +113,12 @@ def test_geometry_clamps_the_roi():
 
 def _worker_process(rigged_weights, max_wait_ms):
     """The real worker process (spawned by the real supervisor) with max_batch=2."""
-    from alprd.service.daemon import worker_main
+    from alprd.infer.worker import run_worker
 
     inference = InferenceConfig(device="cpu", backend="torch", weights=str(rigged_weights),
                                 max_batch=2, max_wait_ms=max_wait_ms, threads=1)
     cams = [CameraConfig(id="a", url="a.mp4"), CameraConfig(id="b", url="b.mp4")]
-    sup = Supervisor([ProcessSpec("worker", worker_main,
+    sup = Supervisor([ProcessSpec("worker", run_worker,
                                   kwargs=dict(inference=inference, cameras=cams, crops=False),
                                   restart=RestartPolicy("never"), torch_threads=1, wait_ready=True,
                                   ready_timeout_s=60)])
@@ -146,8 +147,8 @@ def _next_results(sup, timeout):
     while time.monotonic() < deadline:
         ready = multiprocessing.connection.wait(sup.waitables(), 0.05)
         for _, msg in sup.receive(ready):
-            if msg[0] == "results":
-                return msg
+            if isinstance(msg, Results):
+                return msg.results, msg.stats
         sup.poll()
     raise AssertionError("no results from the worker")
 
@@ -160,18 +161,18 @@ def test_worker_batches_frames_of_two_cameras_without_waiting_for_max_wait(patie
     with FrameRing("a", slots=2) as ring_a, FrameRing("b", slots=2) as ring_b:
         ref_a = ring_a.write(_frame(320, 240, 1), 10.0)
         ref_b = ring_b.write(_frame(160, 120, 2), 10.05)
-        worker.send(child, "frames", [ref_a, ref_b])
-        _, results, n_refs, stats = _next_results(worker, 60)  # a hang guard only
-        assert n_refs == 2 and stats["batch"] == 2  # one batch, both cameras
+        worker.send(child, Frames((ref_a, ref_b)))
+        results, stats = _next_results(worker, 60)  # a hang guard only
+        assert stats.refs == 2 and stats.batch == 2  # one batch, both cameras
         assert [(r.camera_id, r.width, r.height) for r in results] == [("a", 320, 240), ("b", 160, 120)]
         assert all(r.reads and r.reads[0].text == RIGGED_TEXT for r in results)
 
         ref_a2 = ring_a.write(_frame(320, 240, 3), 10.1)
-        worker.send(child, "frames", [ref_a2])
+        worker.send(child, Frames((ref_a2,)))
         ref_b2 = ring_b.write(_frame(160, 120, 4), 10.15)
-        worker.send(child, "frames", [ref_b2])
-        _, results, n_refs, stats = _next_results(worker, 60)
-        assert n_refs == 2 and stats["batch"] == 2, "a lone frame did not wait for max_wait"
+        worker.send(child, Frames((ref_b2,)))
+        results, stats = _next_results(worker, 60)
+        assert stats.refs == 2 and stats.batch == 2, "a lone frame did not wait for max_wait"
         assert [(r.camera_id, r.seq) for r in results] == [("a", ref_a2.seq), ("b", ref_b2.seq)]
 
 
@@ -180,9 +181,9 @@ def test_worker_releases_a_lone_frame_after_max_wait(worker):
     child = worker.child("worker")
     with FrameRing("a", slots=2) as ring_a:
         ref = ring_a.write(_frame(320, 240, 5), 20.0)
-        worker.send(child, "frames", [ref])
-        _, results, n_refs, stats = _next_results(worker, 60)  # a hang guard only
-        assert n_refs == 1 and stats["batch"] == 1 and [r.seq for r in results] == [ref.seq]
+        worker.send(child, Frames((ref,)))
+        results, stats = _next_results(worker, 60)  # a hang guard only
+        assert stats.refs == 1 and stats.batch == 1 and [r.seq for r in results] == [ref.seq]
 
 
 def test_worker_skips_and_counts_frames_overwritten_in_their_ring(worker):
@@ -193,7 +194,24 @@ def test_worker_skips_and_counts_frames_overwritten_in_their_ring(worker):
         old = ring.write(_frame(320, 240, 1), 1.0)
         ring.write(_frame(320, 240, 2), 1.1)
         fresh = ring.write(_frame(320, 240, 3), 1.2)  # reuses old's slot
-        worker.send(child, "frames", [old, fresh])
-        _, results, n_refs, stats = _next_results(worker, 20)
-        assert n_refs == 2 and stats["stale"] == 1
+        worker.send(child, Frames((old, fresh)))
+        results, stats = _next_results(worker, 20)
+        assert stats.refs == 2 and stats.stale == 1
         assert [r.seq for r in results] == [fresh.seq]
+
+
+def test_the_worker_refuses_a_message_it_has_no_handler_for():
+    import threading
+
+    from alprd.infer.worker import _WorkerLoop
+    from alprd.messages import UnknownMessage
+
+    class _Inbox:
+        parent_gone = threading.Event()
+
+        def get(self, timeout):
+            return ("frames", [])  # the old tuple protocol
+
+    loop = _WorkerLoop(_Inbox(), InferenceEngine(None), Batcher(2, 1.0))
+    with pytest.raises(UnknownMessage, match="the inference worker"):
+        loop.run()

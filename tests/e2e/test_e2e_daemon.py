@@ -27,7 +27,7 @@ NOT_TRAINED = "no trained weights shipped yet: the random model reads no plate"
 
 def _has_sdnotify() -> bool:
     try:
-        import alprd.service.sdnotify  # noqa: F401  (the service issue's module)
+        import alprd.process.sdnotify  # noqa: F401  (the service issue's module)
     except ImportError:
         return False
     return True

@@ -20,8 +20,8 @@ from helpers_daemon import run_alprd
 
 from alprd.config import load_config, parse_config
 from alprd.service import preflight, reload
-from alprd.service.logs import RepeatFilter, _JournalFormatter
-from alprd.service.sdnotify import Notifier, ServiceNotifier, watchdog_interval_s
+from alprd.process.logs import RepeatFilter, _JournalFormatter
+from alprd.process.sdnotify import Notifier, ServiceNotifier, watchdog_interval_s
 
 DATA = Path(__file__).resolve().parents[2] / "alprd" / "data"
 

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from alprd.model.dsnet import DSNet
-from alprd.model.recognizer import Recognizer
+from alprd.cascade import Recognizer
 from alprd.model.rsnet import RSNet
 from alprd.model.weights import save_weights
 from pipelines import evaluate as E

@@ -1,13 +1,12 @@
-"""What every child process of the daemon shares: its channel to the parent and its set-up.
+"""What every child process shares: its channel to the parent and its set-up.
 
-A child talks to the main process over one duplex ``multiprocessing`` Pipe that the supervisor
+A child talks to its parent over one duplex ``multiprocessing`` Pipe that the supervisor
 creates afresh for every start, so a child killed in the middle of a write can never leave a
 lock held that its replacement would need (the failure mode of a shared ``multiprocessing.Queue``).
 
-Messages are tuples whose first item is a kind string. Parent → child: ``("stop",)`` and whatever
-the child's body defines (e.g. ``("frames", refs)`` for the inference worker). Child → parent:
-``("log", LogRecord)``, ``("fatal", message)`` (a user-fixable error: do not restart me) and the
-body's own kinds.
+Messages are the dataclasses of alprd.messages. Parent → child: ``Stop`` and whatever the body
+defines (the inference worker takes ``Frames`` and ``Cameras``). Child → parent: ``Log`` (its log
+records), ``Fatal`` (a user-fixable error: do not restart me), a ``Ready`` and the body's own.
 
 The child's set-up (``child_main``) runs before its body: process title (setproctitle when
 installed, else the kernel's 15-character comm name), SIGINT/SIGTERM ignored (the parent
@@ -27,9 +26,11 @@ import sys
 import threading
 from typing import Any, Callable
 
+from alprd.messages import Fatal, Log, Stop
+
 log = logging.getLogger(__name__)
 
-EXIT_FATAL = 3  # a child's exit code for "do not restart me" (after sending ("fatal", msg))
+EXIT_FATAL = 3  # a child's exit code for "do not restart me" (after sending Fatal)
 
 
 class Channel:
@@ -46,13 +47,14 @@ class Channel:
         self._inbox: queue.Queue = queue.Queue()
         # Applied to each message by the reader thread as it arrives (the inference worker
         # copies frames out of their rings at once, before the decoders can overwrite them).
-        self.transform: Callable[[tuple], tuple] | None = None
+        self.transform: Callable[[object], object] | None = None
         self._reader = threading.Thread(target=self._read_loop, name="channel-reader", daemon=True)
         self._reader.start()
 
     # -- to the parent -------------------------------------------------------------------------
-    def send(self, *msg: Any) -> bool:
-        """Send one message; False (and the stop event set) if the parent is gone."""
+    def send(self, msg: object) -> bool:
+        """Send one message (an alprd.messages dataclass); False (and the stop event set) if
+        the parent is gone."""
         try:
             with self._send_lock:
                 self._conn.send(msg)
@@ -62,11 +64,12 @@ class Channel:
             return False
 
     def put_nowait(self, record: logging.LogRecord) -> None:  # QueueHandler protocol
-        self.send("log", record)
+        self.send(Log(record))
 
     # -- from the parent -----------------------------------------------------------------------
     def get(self, timeout: float | None = None):
-        """The next non-stop message from the parent, or None after `timeout` seconds."""
+        """The next message from the parent (a Stop too, after the stop event is set), or None
+        after `timeout` seconds."""
         try:
             return self._inbox.get(timeout=timeout)
         except queue.Empty:
@@ -79,7 +82,7 @@ class Channel:
             except (EOFError, OSError):
                 self._lost_parent()
                 return
-            if msg and msg[0] == "stop":
+            if isinstance(msg, Stop):
                 self.stop_event.set()
             elif self.transform is not None:
                 try:
@@ -92,7 +95,7 @@ class Channel:
     def _lost_parent(self) -> None:
         self.parent_gone.set()
         self.stop_event.set()
-        self._inbox.put(("stop",))
+        self._inbox.put(Stop())
 
 
 def set_process_title(title: str) -> None:
@@ -142,7 +145,7 @@ def child_main(name: str, conn, target: Callable[..., int | None], kwargs: dict[
     try:
         code = int(target(channel, **kwargs) or 0)
     except FatalChildError as exc:
-        channel.send("fatal", str(exc))
+        channel.send(Fatal(str(exc)))
         code = EXIT_FATAL
     except BaseException:  # noqa: BLE001 - the parent must hear why its child died
         logging.getLogger(f"alprd.{name}").exception("%s crashed", name)

@@ -1,14 +1,14 @@
 """A generic supervisor: a list of process specs, started in order, watched, stopped in reverse.
 
 It knows nothing about cameras or models. Each spec names a module-level body function and its
-keyword arguments; every start gets a fresh duplex Pipe (see alprd.service.process). The owner
+keyword arguments; every start gets a fresh duplex Pipe (see alprd.process.child). The owner
 of the supervisor drives it from its own loop (nothing here blocks for long and no signal handler
 does any work):
 
     sup.start_all()
     while running:
         ready = wait(sup.waitables(), timeout)
-        for child, msg in sup.receive(ready): ...      # logs are re-emitted here already
+        for child, msg in sup.receive(ready): ...      # Log and Fatal are handled here already
         for change in sup.poll(): ...                  # exits, restarts (with backoff), kills
     sup.stop_all(pump=one_loop_step)                   # reverse order, orderly, then SIGKILL
 
@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
-from alprd.service.process import EXIT_FATAL, child_main
+from alprd.messages import Fatal, Log, Ready, Stop
+from alprd.process.child import EXIT_FATAL, child_main
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ProcessSpec:
     # Called by stop_all() before the stop message is sent; the stop waits (pumping) until it
     # returns True or stop_timeout_s passes. The daemon uses it to drain frames in flight.
     ready_to_stop: Callable[[], bool] | None = None
-    # start_all() waits for the child's ("ready", ...) message before starting the next spec
+    # start_all() waits for the child's Ready message (alprd.messages) before starting the next spec
     # (the inference worker loads its model before any decoder starts filling rings).
     wait_ready: bool = False
     ready_timeout_s: float = 300.0
@@ -79,7 +80,7 @@ class Child:
     stop_deadline: float = 0.0
     exitcode: int | None = None
     fatal_message: str | None = None
-    ready: bool = False  # sent ("ready", ...) since its latest start
+    ready: bool = False  # sent a Ready since its latest start
 
     @property
     def name(self) -> str:
@@ -203,13 +204,8 @@ class Supervisor:
             try:
                 while conn.poll():
                     msg = conn.recv()
-                    if msg[0] == "log":
-                        _emit(msg[1])
-                    elif msg[0] == "fatal":
-                        child.fatal_message = msg[1]
-                        log.error("%s: %s", child.name, msg[1])
-                    else:
-                        if msg[0] == "ready":
+                    if not self._own(child, msg):
+                        if isinstance(msg, Ready):
                             child.ready = True
                         out.append((child, msg))
             except (EOFError, OSError):
@@ -218,7 +214,20 @@ class Supervisor:
                 log.exception("%s: unreadable message", child.name)
         return out
 
-    def send(self, child: Child, *msg: Any) -> bool:
+    @staticmethod
+    def _own(child: Child, msg: object) -> bool:
+        """Handle the messages every child sends (its logs, a fatal error); False for others."""
+        if isinstance(msg, Log):
+            _emit(msg.record)
+        elif isinstance(msg, Fatal):
+            child.fatal_message = msg.message
+            log.error("%s: %s", child.name, msg.message)
+        else:
+            return False
+        return True
+
+    def send(self, child: Child, msg: object) -> bool:
+        """Send one message (an alprd.messages dataclass); False if the child cannot take it."""
         if child.conn is None or child.state not in (RUNNING, STOPPING):
             return False
         try:
@@ -283,12 +292,7 @@ class Supervisor:
         """Whatever the child said before dying (its traceback) is still in the pipe."""
         try:
             while child.conn.poll():
-                msg = child.conn.recv()
-                if msg[0] == "log":
-                    _emit(msg[1])
-                elif msg[0] == "fatal":
-                    child.fatal_message = msg[1]
-                    log.error("%s: %s", child.name, msg[1])
+                self._own(child, child.conn.recv())
         except (EOFError, OSError):
             pass
         except Exception:
@@ -302,7 +306,7 @@ class Supervisor:
         elif child.state == RUNNING:
             child.state = STOPPING
             child.stop_deadline = time.monotonic() + child.spec.stop_timeout_s
-            if not self.send(child, "stop"):
+            if not self.send(child, Stop()):
                 log.debug("%s: stop message not delivered", child.name)
 
     def stop_all(self, pump: Callable[[float], None] | None = None) -> None:
