@@ -58,20 +58,26 @@ def run(args) -> int:
     from alprd.config import ConfigError
     from alprd.parking import lists
     from alprd.sinks import schema
-    from alprd.sinks.db_url import DbUrlError, cli_url, make_engine, redact
+    from alprd.sinks.db_url import DbUrlError, cli_url, make_engine, redact, sqlite_path
 
     try:
         url = cli_url(args.config, args.url)
     except (ConfigError, DbUrlError) as exc:
         return _fail(str(exc), 2)
-    engine = make_engine(url)
+    read_only = args.plates_action in ("list", "export")
+    path = sqlite_path(url)
+    if read_only and path is not None and not path.exists():
+        return _fail(f"no database at {path} (start the daemon or run `alprd db upgrade`)", 1)
+    engine = make_engine(url, create_dirs=not read_only)
     try:
-        if schema.prepare_database(engine) == "unavailable":
+        # like the daemon: an empty SQLite file gets the schema; anything else must be current
+        state = schema.check_schema_current(engine) if read_only else schema.prepare_database(engine)
+        if state == "unavailable":
             return _fail("cannot reach the database (is it running? see `alprd db current`)", 1)
         return _act(args, engine, lists)
     except lists.ListError as exc:
         return _fail(str(exc), 2)
-    except schema.SchemaError as exc:
+    except (schema.SchemaError, schema.DatabaseUnavailable) as exc:
         return _fail(str(exc), 1)
     except OSError as exc:
         return _fail(f"{getattr(exc, 'filename', '') or ''}: {exc.strerror}", 2)

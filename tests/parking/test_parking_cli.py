@@ -14,6 +14,8 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 
 def test_plates_commands_and_their_errors(tmp_path, capsys):
     url = ("--url", f"sqlite:///{tmp_path / 'alprd.db'}")
+    code, _, err = run(capsys, "plates", "list", *url)   # reading never creates a database
+    assert code == 1 and "no database" in err and not (tmp_path / "alprd.db").exists()
     assert run(capsys, "plates", "create", "banned", "--kind", "deny", *url)[0] == 0
     assert run(capsys, "plates", "add", "banned", "京b 6789c", "--label", "stolen", *url)[0] == 0
     code, _, err = run(capsys, "plates", "add", "residents", "皖A12345", *url)
@@ -39,7 +41,7 @@ def test_visits_on_an_empty_database_and_bad_arguments(tmp_path, capsys):
     url = ("--url", f"sqlite:///{tmp_path / 'alprd.db'}")
     code, _, err = run(capsys, "visits", *url)
     assert code == 1 and "no database" in err
-    assert run(capsys, "plates", "list", *url)[0] == 0          # creates the schema
+    assert run(capsys, "plates", "create", "x", "--kind", "watch", *url)[0] == 0  # creates the schema
     code, out, _ = run(capsys, "visits", "--open", "--json", *url)
     assert code == 0 and out == ""
     code, _, err = run(capsys, "visits", "--since", "yesterday-ish", *url)
