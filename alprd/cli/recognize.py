@@ -33,6 +33,11 @@ def add_parser(sub) -> None:
                    help="keep the raw greedy read even when it fits no plate layout")
     p.add_argument("--no-reread", action="store_true",
                    help="read each plate once, even when a character is doubtful")
+    p.add_argument("--all", action="store_true", dest="all_candidates",
+                   help="show every box the detector found, junk included (default: only reads of a valid "
+                        "plate layout at confidence >= the read threshold)")
+    p.add_argument("--provinces", default="", metavar="CHARS",
+                   help="the site's common provinces, e.g. 粤桂: a prior on a plate's first character")
     p.set_defaults(func=run)
 
 
@@ -51,6 +56,7 @@ def run(args) -> int:
     from alprd.cli.textable import format_table
     from alprd.imageio import ImageError, read_image
     from alprd.cascade import Recognizer
+    from alprd.model.province_prior import ProvincePrior
     from alprd.model.weights import WeightsError
 
     if args.save_vis and (why := _save_dir(args.save_vis)):
@@ -59,7 +65,8 @@ def run(args) -> int:
     try:
         rec = Recognizer(weights=args.weights, device=args.device, det_size=args.det_size,
                          det_threshold=args.threshold, plate_format=not args.any_format,
-                         reread=not args.no_reread)
+                         reread=not args.no_reread, all_candidates=args.all_candidates or None,
+                         provinces=ProvincePrior(c for c in args.provinces if c not in ", ") if args.provinces else None)
     except (WeightsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -48,9 +48,9 @@ class CountingRecognizer:
         self.real = real
         self.calls: list[list[tuple[int, int]]] = []
 
-    def recognize(self, frames):
+    def recognize(self, frames, streams=None):
         self.calls.append([f.shape[:2] for f in frames])
-        return self.real.recognize(frames)
+        return self.real.recognize(frames, streams)
 
 
 def _frame(w=512, h=512, seed=0):
