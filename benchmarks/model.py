@@ -9,6 +9,12 @@ to other load on the machine, unlike wall time), parameters, GFLOPs (FLOPs = 2 Ã
 Every variant of one batch size is timed in turns (round-robin), so background load weighs on
 each alike; the load average is printed with the table.
 
+"cascade" is the served default: each frame of the batch a camera of its own (streams), so a frame
+over 1200 px gets one full-resolution tile of the second look for distant plates
+(alprd.cascade.zoom; the 512x512 frame gets none). "cascade -zoom" is the same cascade without the
+second look (the cascade before issue #24), timed in the same turns: the cost of the second look
+is their ratio, printed under the table.
+
 --baseline adds the first implementation of the cascade ("v1": per-frame letterbox canvases,
 np.stack, float normalisation in numpy, float ONNX graphs traced straight from the modules,
 OpenCV NMS per pair, per-step CTC) for the side-by-side comparison.
@@ -187,14 +193,20 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
     frame_flops = {f"{w}x{h}": gflops(dsnet, (1, 3, *view_shape(w, h, det_size))) + flops["rsnet"]
                    for w, h in frame_sizes}
 
-    recs, v1s, plates_per_frame = {}, {}, {}
+    from alprd.cascade.zoom import ZoomPolicy
+
+    pol = ZoomPolicy()
+    tile_flops = {f"{w}x{h}": gflops(dsnet, (1, 3, pol.tile_view[1], pol.tile_view[0])) * pol.tiles_per_frame
+                  for w, h in frame_sizes if max(w, h) >= pol.min_long_side}   # + a follow window per followed plate
+    recs, v1s, plates_per_frame, no_zoom = {}, {}, {}, {}
     for name in backends:
         dev = device if name == "torch" else "cpu"
         recs[name] = Recognizer(wpath, backend=name, device=dev, det_size=det_size, threads=threads)
+        no_zoom[name] = Recognizer(wpath, backend=name, device=dev, det_size=det_size, threads=threads,
+                                   zoom=ZoomPolicy(tiles_per_frame=0))
         if baseline:
             d, r, _ = build_models(wpath)
             v1s[name] = CascadeV1(recs[name], d, r, tmp)
-    ref = next(iter(recs.values()))
     agree = {}
     for name, rec in recs.items():
         outs = {k: rec.recognize([f]) for k, f in frames.items()}
@@ -204,7 +216,7 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
     rows = []
     load_before = load_average()
     for b in batches:
-        fns, per = {}, {}
+        fns = {}
         for name, rec in recs.items():
             be = rec.backend
             view = np.ascontiguousarray(np.stack([Letterboxer(det_size, tight=True)([frames[next(iter(frames))]])[0][0]] * b))
@@ -213,7 +225,9 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
             fns[(name, "rsnet", "")] = lambda be=be, plates=plates: be.read_u8(plates)
             for k, f in frames.items():
                 batch = [f] * b
-                fns[(name, "cascade", k)] = lambda rec=rec, batch=batch: rec.recognize(batch)
+                cams = [f"cam{i}" for i in range(b)]
+                fns[(name, "cascade", k)] = lambda rec=rec, batch=batch, cams=cams: rec.recognize(batch, cams)
+                fns[(name, "cascade -zoom", k)] = lambda rec=no_zoom[name], batch=batch: rec.recognize(batch)
                 if name in v1s:
                     fns[(name, "cascade v1", k)] = lambda v1=v1s[name], batch=batch: v1(batch)
         res = time_round_robin(fns, repeats)
@@ -223,9 +237,10 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
                 "backend": name, "stage": stage, "frame": fsize or ("plates 144x48" if net == "rsnet" else f"view {det_size}"),
                 "batch": b, "ms_per_frame": round(wall / b * 1000, 3), "fps": round(b / wall, 1),
                 "cpu_ms_per_frame": round(cpu / b * 1000, 3),
-                "params": params[net], "gflops": round(frame_flops[fsize] if net == "cascade" else flops[net], 3),
-                "plates_per_frame": plates_per_frame[name].get(fsize) if net == "cascade" else None,
-                "agrees_with_torch": agree[name] if net == "cascade" else None,
+                "params": params[net], "gflops": round(frame_flops[fsize] + (tile_flops.get(fsize, 0.0) if stage == "cascade" else 0.0)
+                                                       if net == "cascade" else flops[net], 3),
+                "plates_per_frame": plates_per_frame[name].get(fsize) if stage == "cascade" else None,
+                "agrees_with_torch": agree[name] if stage == "cascade" else None,
             })
     return {"machine": machine(), "device": device, "det_size": det_size, "weights": wdesc,
             "load_average_before": load_before, "load_average_after": load_average(), "rows": rows}
@@ -247,6 +262,15 @@ def print_table(result: dict) -> None:
                   "" if r["plates_per_frame"] is None else str(r["plates_per_frame"]),
                   "" if r["agrees_with_torch"] is None else ("yes" if r["agrees_with_torch"] else "NO"))
     Console(width=200).print(t)
+    for r in result["rows"]:
+        if r["stage"] != "cascade":
+            continue
+        base = next((q for q in result["rows"] if q["stage"] == "cascade -zoom" and q["backend"] == r["backend"]
+                     and q["frame"] == r["frame"] and q["batch"] == r["batch"]), None)
+        if base and base["cpu_ms_per_frame"]:
+            print(f"second look's cost: {r['backend']} {r['frame']} batch {r['batch']}: CPU "
+                  f"{r['cpu_ms_per_frame'] / base['cpu_ms_per_frame']:.2f}x, wall "
+                  f"{r['ms_per_frame'] / base['ms_per_frame']:.2f}x the cascade without it")
 
 
 def main(argv=None) -> int:

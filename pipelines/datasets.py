@@ -24,7 +24,7 @@ from alprd.model import geometry
 from alprd.model.charset import DIGITS, LETTERS, encode
 from pipelines.data import data_root as _data_root
 from pipelines.data.ccpd import CcpdSample, load_ccpd_split
-from pipelines.data.crops import CropSample, load_real_crops
+from pipelines.data.crops import load_real_crops
 from pipelines.data.priors import load_priors
 from pipelines.synth import assets
 from pipelines.synth.augment import camera_hard, jitter_corners, photometric, random_quad, stains

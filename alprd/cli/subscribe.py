@@ -1,7 +1,6 @@
 """`alprd subscribe`: print live plate events from a daemon's (or a proxy's) ZeroMQ bus."""
 from __future__ import annotations
 
-import json
 import sys
 
 

@@ -27,17 +27,6 @@ class Sample:
     texts: tuple[str, ...]
 
 
-
-@dataclass(frozen=True)
-class Sample:
-    """One evaluation image: full-resolution BGR frame, GT quads (K×4×2 frame px), GT texts."""
-
-    name: str
-    image: np.ndarray
-    corners: np.ndarray
-    texts: tuple[str, ...]
-
-
 def rect_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of the axis-aligned bounding rectangles of two quads (4×2)."""
     ax0, ay0 = a.min(0)

@@ -27,7 +27,7 @@ from pipelines.data.ccpd import CcpdSample
 from pipelines.data.priors import Priors, load_priors
 from pipelines.synth import assets
 from pipelines.synth.augment import noise_field, homography, motion_blur, photometric, random_quad
-from pipelines.synth.plates import Plate, random_plate, render_plate, sample_kind, sample_text
+from pipelines.synth.plates import Plate, render_plate, sample_kind, sample_text
 
 
 class PlateInstance(NamedTuple):

@@ -4,7 +4,6 @@ import cv2
 import numpy as np
 import pytest
 
-from alprd.model import geometry
 from pipelines.synth.glyph_swap import CELLS_MM, MIN_FIT, fit_layout, is_blue, swap_cell
 
 

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 
 from alprd.model import geometry
-from pipelines.losses import DetLossConfig, ctc_loss, detection_loss, mg_terms, quality_focal
+from pipelines.losses import ctc_loss, detection_loss, mg_terms, quality_focal
 from pipelines.targets import build_targets
 
 GT = torch.tensor([[[100.0, 200.0], [220.0, 205.0], [218.0, 245.0], [98.0, 240.0]]])
