@@ -88,9 +88,20 @@ def alprd_cmd(*args: str) -> list[str]:
     return [PYTHON, "-m", "alprd", *args]
 
 
+# Every wait below is for an event (a line, an exit, a file); its deadline only turns a hang into
+# a failure. A loaded machine (CI beside a training job, one core kept busy) made 60-90 s
+# deadlines fail tests that pass alone, so none is shorter than this: a working test never waits
+# for it, a hung one fails a few minutes later.
+HANG_GUARD_FLOOR_S = 300.0
+
+
+def hang_guard(timeout: float) -> float:
+    return max(float(timeout), HANG_GUARD_FLOOR_S)
+
+
 def run_alprd(*args: str, timeout: float = 60, cwd: Path | None = None,
               extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(alprd_cmd(*args), capture_output=True, text=True, timeout=timeout,
+    return subprocess.run(alprd_cmd(*args), capture_output=True, text=True, timeout=hang_guard(timeout),
                           env=env(extra_env), cwd=cwd)
 
 
@@ -116,6 +127,7 @@ class DaemonProcess:
         return self.out_path.read_text(errors="replace")
 
     def wait_for(self, predicate, timeout: float, what: str, interval: float = 0.1):
+        timeout = hang_guard(timeout)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
@@ -131,6 +143,7 @@ class DaemonProcess:
         self.proc.send_signal(signum)
 
     def wait(self, timeout: float) -> int:
+        timeout = hang_guard(timeout)
         try:
             return self.proc.wait(timeout)
         except subprocess.TimeoutExpired:

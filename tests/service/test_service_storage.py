@@ -118,7 +118,7 @@ def test_retention_removes_old_crop_folders_and_old_rows_when_the_daemon_runs(tm
     db = tmp_path / "alprd.db"
     seed = SqlSink(SqlSinkConfig(url=f"sqlite:///{db}"), tmp_path / "seed-spool")
     seed.publish(make_event("OLD1", camera="gate", at=datetime.now(timezone.utc) - timedelta(days=400)))
-    assert seed.flush(timeout=20)
+    assert seed.flush(timeout=120)
     seed.close()
     cfg = service_config(tmp_path / "alprd.yaml", [{"id": "gate", "url": str(loop_video)}], state_dir=state,
                          weights=svc_weights)

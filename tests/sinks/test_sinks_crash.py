@@ -70,7 +70,7 @@ def test_kill_9_mid_batch_loses_and_duplicates_nothing(db, tmp_path):
                         break
     finally:
         os.kill(proc.pid, signal.SIGKILL)
-        rest, err = proc.communicate(timeout=30)
+        rest, err = proc.communicate(timeout=120)
     for line in rest.splitlines():  # printed before the kill, not read by us yet
         if line.strip().isdigit():
             printed = int(line)
@@ -82,7 +82,7 @@ def test_kill_9_mid_batch_loses_and_duplicates_nothing(db, tmp_path):
 
     sink = SqlSink(SqlSinkConfig(url=db.url, batch_size=64, flush_interval_s=0.01), spool,
                    engine=engine)
-    assert sink.flush(timeout=30)
+    assert sink.flush(timeout=120)
     sink.close()
     engine = make_engine(db.url)
     with engine.connect() as conn:

@@ -29,10 +29,10 @@ def test_the_spool_stops_growing_at_its_cap_and_takes_events_again_once_drained(
         assert sink.spool.pending_bytes() <= cap_mb * 1e6 + one
         full = [r for r in caplog.records if "spool_max_mb" in r.getMessage()]
         assert len(full) == 1 and full[0].levelno == logging.ERROR   # once per streak, not per event
-    assert sink.flush(timeout=30)                  # the database is back: the spool drains
+    assert sink.flush(timeout=120)                  # the database is back: the spool drains
     late = make_event("BBB000", track_id=99)
     sink.publish(late)
-    assert sink.flush(timeout=30) and sink.dropped == 9
+    assert sink.flush(timeout=120) and sink.dropped == 9
     with engine.connect() as conn:
         stored = {r[0] for r in conn.execute(schema.plate_events.select().with_only_columns(
             schema.plate_events.c.plate))}

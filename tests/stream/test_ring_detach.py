@@ -21,7 +21,7 @@ def _run_writer(camera: str, value: int):
     q = CTX.Queue()
     p = CTX.Process(target=_write_and_detach, args=(camera, value, q))
     p.start()
-    ref = q.get(timeout=30)
+    ref = q.get(timeout=120)
     p.join(30)
     assert p.exitcode == 0
     return ref, p.pid

@@ -26,7 +26,7 @@ class Consumer:
             self.items.append(item)
             self.arrivals.append(time.monotonic())
 
-    def wait(self, cond, timeout=15.0):
+    def wait(self, cond, timeout=120):
         deadline = time.monotonic() + timeout
         while not cond():
             assert self.thread.is_alive(), "source ended"
