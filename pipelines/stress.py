@@ -108,11 +108,13 @@ BACKGROUNDS = 12
 
 
 def _backgrounds(root: Path) -> list[np.ndarray]:
-    """The first BACKGROUNDS CCPD dev stills (sorted by path) with their plate painted out
-    (cv2.inpaint over the annotated quad, grown by 4 px): street scenes with no plate in them."""
+    """The first BACKGROUNDS CCPD dev stills (sorted by path; but a truck with its number painted
+    on its rear) with their plate painted out (cv2.inpaint over the annotated quad, grown by 4 px):
+    street scenes with no plate in them."""
     from pipelines.data.ccpd import list_ccpd
 
-    items = list_ccpd(root / "ccpd" / "dev")[:BACKGROUNDS]
+    # a truck whose rear carries its number painted large: a plate to read, not background
+    items = [s for s in list_ccpd(root / "ccpd" / "dev")[:BACKGROUNDS] if s.label.text != "皖AV5U56"]
     if not items:
         raise SystemExit(f"stress sets: no CCPD dev stills under {root / 'ccpd' / 'dev'}")
     out = []

@@ -84,7 +84,9 @@ def _starts(length: int, span: float, overlap: int) -> list[float]:
 def tile_origins(width: int, height: int, policy: ZoomPolicy) -> list[tuple[float, float]]:
     """Top-left frame pixels of the tiles covering a width × height frame, row by row."""
     fw, fh = policy.tile_view[0] / policy.tile_scale, policy.tile_view[1] / policy.tile_scale
-    return [(x, y) for y in _starts(height, fh, policy.min_overlap) for x in _starts(width, fw, policy.min_overlap)]
+    xs = [float(round(x)) for x in _starts(width, fw, policy.min_overlap)]   # whole pixels: a 1× tile is
+    ys = [float(round(y)) for y in _starts(height, fh, policy.min_overlap)]  # a copy, not a resample
+    return [(x, y) for y in ys for x in xs]
 
 
 def cut(frame: np.ndarray, origin: tuple[float, float], scale: float, view: tuple[int, int], dst: np.ndarray) -> None:
