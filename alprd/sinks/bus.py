@@ -8,7 +8,16 @@ random publisher id each start), so a subscriber of any prefix can count what it
 (SequenceGaps): PUB drops silently, and this is the only way a drop becomes visible to the one
 who lost it.
 
-ZeroMQ sockets are not thread-safe, so one thread owns the PUB socket (created, bound, used and
+Subscriptions are bounded (issue 18: a local client sending 150,000 distinct subscriptions a
+second grew a plain PUB socket to 1.36 GB and stalled delivery). The socket is an XPUB in manual
+mode, so every subscription passes through this sink: alprd.sinks.bus_guard decides which apply
+(those that can match a topic of this daemon, and a few others) and cuts a connection that holds
+more subscriptions than any subscriber needs, which frees what libzmq kept for it. Subscriptions
+are served at most _SUB_BATCH per _SUB_WINDOW_S between batches of events, so a flood neither
+starves delivery nor takes more than its share of the process; RCVHWM 2 leaves the rest of a
+flood in the flooder's own buffers.
+
+ZeroMQ sockets are not thread-safe, so one thread owns the XPUB socket (created, bound, used and
 closed there); publish() from any thread only puts bytes on a bounded queue. PUB never blocks:
 past SNDHWM libzmq drops messages for that slow subscriber alone (invisibly to us), and sends use
 NOBLOCK anyway; `dropped` counts what we could not hand to libzmq (queue full, EAGAIN).
@@ -18,23 +27,29 @@ public key); with `curve_clients_dir` too, only clients whose public certs are t
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Iterable
 
 import zmq
 
 from alprd.config import BusSinkConfig
 from alprd.events import PlateEvent
+from alprd.sinks.bus_guard import MAX_MESSAGE_BYTES, ConnectionLedger, SubscriptionGate, cut_connection
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
 _FLUSH = object()
-
-
+_SUB_BATCH = 1000              # subscription messages served per _SUB_WINDOW_S, at most
+_SUB_WINDOW_S = 0.1            # (10,000/s: a flood costs this thread bounded CPU, and waits
+                               # in the flooder's own buffers: RCVHWM 2 pushes back on it)
+_EVENT_BATCH = 1000            # events sent between two looks at the subscriptions
+_LOG_EVERY_S = 60.0
 class BusError(RuntimeError):
     """The bus could not start (bad endpoint, address in use, unreadable key file)."""
 
@@ -68,10 +83,14 @@ class BusSink:
     name = "bus"
 
     def __init__(self, cfg: BusSinkConfig, *, queue_size: int = 10000,
-                 context: zmq.Context | None = None) -> None:
+                 context: zmq.Context | None = None, cameras: Iterable[str] = ()) -> None:
         self.cfg = cfg
         self.sent = 0
         self.dropped = 0
+        self.gate = SubscriptionGate(cameras)
+        self.connections = ConnectionLedger()
+        self.subscriptions = 0     # subscribe messages served (applied or refused)
+        self._refusal_logged = self._cut_logged = -_LOG_EVERY_S
         self.endpoint = cfg.endpoint  # the bound endpoint (tcp://...:0 becomes the real port)
         self.publisher_id = uuid.uuid4().hex[:16]
         self._pub = self.publisher_id.encode("ascii")
@@ -79,6 +98,9 @@ class BusSink:
         self._seq_lock = threading.Lock()
         self._ctx = context or zmq.Context.instance()
         self._q: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._wake_r, self._wake_w = os.pipe()  # publish() wakes the socket thread's poll
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._ready = threading.Event()
         self._error: Exception | None = None
         self._auth = None
@@ -88,6 +110,7 @@ class BusSink:
         self._ready.wait()
         if self._error is not None:
             self._thread.join()
+            self._close_wake()
             raise self._error
 
     # --- Sink protocol -------------------------------------------------------------------------
@@ -100,10 +123,22 @@ class BusSink:
             self._q.put_nowait(msg)
         except queue.Full:
             self.dropped += 1
+            return
+        self._wake()
+
+    def _wake(self) -> None:
+        fd = self._wake_w
+        if fd is None:
+            return
+        try:
+            os.write(fd, b"\0")
+        except (BlockingIOError, OSError):  # full: a wake-up is already pending (or closed)
+            pass
 
     def metrics(self) -> dict:
         """Figures for the fan-out's status (stats.json, Prometheus)."""
-        return {"sent": self.sent, "queue_dropped": self.dropped, "bus_queued": self._q.qsize()}
+        return {"sent": self.sent, "queue_dropped": self.dropped, "bus_queued": self._q.qsize(),
+                "subscriptions_refused": self.gate.refused, "subscribers_cut": self.connections.cut}
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued event was handed to libzmq (not: received by anyone)."""
@@ -114,6 +149,7 @@ class BusSink:
             self._q.put((_FLUSH, done), timeout=timeout)
         except queue.Full:
             return False
+        self._wake()
         return done.wait(timeout)
 
     def close(self, linger_s: float = 1.0) -> None:
@@ -122,14 +158,28 @@ class BusSink:
         self._closed = True
         self._linger_ms = int(linger_s * 1000)
         self._q.put(_STOP)
+        self._wake()
         self._thread.join(linger_s + 5)
+        if not self._thread.is_alive():
+            self._close_wake()
+
+    def _close_wake(self) -> None:
+        fds, self._wake_r, self._wake_w = (self._wake_r, self._wake_w), None, None
+        for fd in fds:
+            if fd is not None:
+                os.close(fd)
 
     # --- socket-owning thread ------------------------------------------------------------------
     def _open(self) -> zmq.Socket:
         cfg = self.cfg
-        sock = self._ctx.socket(zmq.PUB)
+        sock = self._ctx.socket(zmq.XPUB)
         sock.setsockopt(zmq.SNDHWM, cfg.sndhwm)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.XPUB_MANUAL, 1)       # we decide which subscriptions apply
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        # What a connection may have read ahead of us: libzmq moves it into an unbounded queue, so
+        # a flood must wait in the flooder's own buffers (1 would stall ZAP-authenticated peers).
+        sock.setsockopt(zmq.RCVHWM, 2)
         if cfg.curve_secret_key_file:
             public, secret = load_server_keys(cfg.curve_secret_key_file)
             if cfg.curve_clients_dir:
@@ -167,31 +217,144 @@ class BusSink:
             return
         log.info("bus: publishing on %s", self.endpoint)
         self._ready.set()
-        warned_at = 0.0
+        self._warned_at = 0.0
         try:
-            while True:
-                item = self._q.get()
-                if item is _STOP:
-                    break
-                if isinstance(item, tuple) and item[0] is _FLUSH:
-                    item[1].set()
-                    continue
-                try:
-                    sock.send_multipart(item, flags=zmq.NOBLOCK)
-                    self.sent += 1
-                except zmq.Again:
-                    self.dropped += 1
-                    if time.monotonic() - warned_at > 60:
-                        warned_at = time.monotonic()
-                        log.warning("bus: dropping events (%d so far): send queue full", self.dropped)
+            self._loop(sock)
         finally:
             sock.close(getattr(self, "_linger_ms", 0))
             self._stop_auth()
+
+    def _loop(self, sock: zmq.Socket) -> None:
+        """Wait for events (the wake pipe) or subscriptions (the socket); send every queued event
+        in order, and serve at most _SUB_BATCH subscriptions per _SUB_WINDOW_S."""
+        poller = zmq.Poller()
+        poller.register(self._wake_r, zmq.POLLIN)
+        monitor = sock.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+        poller.register(monitor, zmq.POLLIN)
+        try:
+            self._poll_loop(sock, poller, monitor)
+        finally:
+            sock.disable_monitor()
+            monitor.close(0)
+
+    def _poll_loop(self, sock: zmq.Socket, poller: zmq.Poller, monitor: zmq.Socket) -> None:
+        listening = False
+        window_start, served = time.monotonic(), 0
+        while True:
+            want = served < _SUB_BATCH
+            if want != listening:
+                if want:
+                    poller.register(sock, zmq.POLLIN)
+                else:
+                    poller.unregister(sock)
+                listening = want
+            wait_ms = 1000 if listening else max(0.0, window_start + _SUB_WINDOW_S - time.monotonic()) * 1000
+            if dict(poller.poll(wait_ms)).get(monitor):
+                self._track_connections(monitor)
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+            if not self._send_queued(sock):
+                return
+            now = time.monotonic()
+            if now - window_start >= _SUB_WINDOW_S:
+                window_start, served = now, 0
+            served += self._serve_subscriptions(sock, _SUB_BATCH - served)
+
+    def _send_queued(self, sock: zmq.Socket) -> bool:
+        """Hand up to _EVENT_BATCH queued events to libzmq, in order; False once stopped."""
+        for _ in range(_EVENT_BATCH):
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                return True
+            if item is _STOP:
+                return False
+            if isinstance(item, tuple) and item[0] is _FLUSH:
+                item[1].set()
+                continue
+            try:
+                sock.send_multipart(item, flags=zmq.NOBLOCK)
+                self.sent += 1
+            except zmq.Again:
+                self.dropped += 1
+                if time.monotonic() - self._warned_at > _LOG_EVERY_S:
+                    self._warned_at = time.monotonic()
+                    log.warning("bus: dropping events (%d so far): send queue full", self.dropped)
+        self._wake()  # more queued: come straight back after a look at the subscriptions
+        return True
+
+    def _serve_subscriptions(self, sock: zmq.Socket, budget: int) -> int:
+        """Apply or refuse up to `budget` waiting (un)subscriptions; returns how many were read.
+        In manual mode a (un)subscription applies to the connection of the last message read."""
+        for n in range(budget):
+            try:
+                frame = sock.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return n
+            msg = frame.bytes
+            if not msg:
+                continue
+            op, topic = msg[0], msg[1:]
+            fd = _source_fd(frame)
+            if op == 0:
+                sock.setsockopt(zmq.UNSUBSCRIBE, topic)  # only ever shrinks the trie
+                if fd is not None:
+                    self.connections.unsubscribed(fd)
+            elif op == 1:
+                self.subscriptions += 1
+                victim = self.connections.subscribed(fd) if fd is not None else None
+                if victim is not None:
+                    self._cut(victim)
+                    if victim == fd:
+                        continue
+                if self.gate.allow(topic):
+                    sock.setsockopt(zmq.SUBSCRIBE, topic)
+                elif time.monotonic() - self._refusal_logged >= _LOG_EVERY_S:
+                    self._refusal_logged = time.monotonic()
+                    log.warning("bus: refusing subscriptions that match no topic of this daemon "
+                                "(%d refused so far; %d others allowed); a client may be flooding "
+                                "the bus", self.gate.refused, self.gate.foreign)
+        return budget
+
+    def _track_connections(self, monitor: zmq.Socket) -> None:
+        from zmq.utils.monitor import recv_monitor_message
+
+        while monitor.poll(0):
+            event = recv_monitor_message(monitor)
+            if event["event"] == zmq.EVENT_ACCEPTED:
+                self.connections.opened(event["value"])
+            elif event["event"] == zmq.EVENT_DISCONNECTED:
+                self.connections.closed(event["value"])
+
+    def _cut(self, fd: int) -> None:
+        """A connection holds more subscriptions than any subscriber needs: drop it (bus_guard)."""
+        held = self.connections.held.get(fd, 0)
+        self.connections.closed(fd)
+        if cut_connection(fd):
+            self.connections.cut += 1
+            if time.monotonic() - self._cut_logged >= _LOG_EVERY_S:
+                self._cut_logged = time.monotonic()
+                log.warning("bus: disconnected a subscriber holding %d subscriptions (limit %d per "
+                            "connection, %d in all; %d cut so far): a client is flooding the bus",
+                            held, self.connections.per_connection, self.connections.total_limit,
+                            self.connections.cut)
 
     def _stop_auth(self) -> None:
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
+
+
+def _source_fd(frame: zmq.Frame) -> int | None:
+    """The connection a message came from (ZMQ_SRCFD), None when libzmq cannot say (inproc)."""
+    try:
+        fd = frame.get(zmq.SRCFD)
+    except (zmq.ZMQError, AttributeError):
+        return None
+    return fd if isinstance(fd, int) and fd >= 0 else None
 
 
 class SequenceGaps:

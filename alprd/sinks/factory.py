@@ -46,7 +46,7 @@ def build_sinks(cfg: AppConfig, *, stdout_file=None) -> list[Sink]:
         if s.sql.enabled:
             sinks.append(_optional("sql", "SqlSink", lambda cls: cls.from_app_config(cfg)))
         if s.bus.enabled:
-            sinks.append(_optional("bus", "BusSink", lambda cls: cls(s.bus)))
+            sinks.append(_optional("bus", "BusSink", lambda cls: cls(s.bus, cameras=[c.id for c in cfg.cameras])))
         for i, target in enumerate(s.webhooks):
             sinks.append(_delivery(f"sinks.webhooks.{i} ({target.name})", "webhook", "WebhookSink",
                                    lambda cls, t=target: cls(t, delivery_spool(cfg, t, f"webhook-{t.name}"),

@@ -1,0 +1,119 @@
+"""What the bus lets subscribers hold: the bounds behind issue 18's subscription flood.
+
+One local client sending 150,000 distinct subscriptions a second grew a plain PUB socket to
+1.36 GB and stalled delivery: libzmq keeps every subscription of every connection in a trie (about
+1 KB each for random topics), in XPUB manual mode too, until that connection goes away. No socket
+option bounds it, so the bus bounds it itself, per connection, from what it reads:
+
+- `SubscriptionGate`: which subscriptions are applied to the publishing trie. Only a prefix of a
+  topic the daemon may publish ("<kind>.<camera>" for the configured cameras and every event kind)
+  can ever match; those always apply, and at most FOREIGN_SUBSCRIPTIONS others (a camera added by
+  a reload, say). The rest match nothing, as they would have anyway, and are counted.
+- `ConnectionLedger`: live subscriptions per connection (libzmq tells which file descriptor a
+  message came from: ZMQ_SRCFD). A connection holding more than PER_CONNECTION, or the biggest one
+  while all together hold more than TOTAL, is cut (`cut_connection`): libzmq then frees its
+  subscriptions. Real subscribers, holding a few each, are never cut and keep receiving.
+
+These classes are pure (no sockets); the bus sink's socket thread feeds them.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Iterable
+
+from alprd.derived_events import ALL_KINDS
+
+log = logging.getLogger(__name__)
+
+MAX_SUBSCRIPTION_BYTES = 256   # a topic is "<kind>.<camera id of <= 64 chars>": far below
+MAX_MESSAGE_BYTES = 65536      # any message a subscriber sends (subscriptions, CurveZMQ handshake)
+FOREIGN_SUBSCRIPTIONS = 256    # distinct applied subscriptions that match no configured camera
+PER_CONNECTION = 4096          # live subscriptions one connection may hold (~4 MB in libzmq)
+TOTAL = 65536                  # ... all connections together (~70 MB)
+
+
+class SubscriptionGate:
+    """Which subscriptions the XPUB socket applies (see the module doc)."""
+
+    def __init__(self, cameras: Iterable[str] = (), kinds: Iterable[str] = ALL_KINDS,
+                 foreign: int = FOREIGN_SUBSCRIPTIONS) -> None:
+        self.kinds = tuple(kinds)
+        self.foreign_limit = foreign
+        self.refused = 0
+        self._foreign: set[bytes] = set()
+        self._known: set[bytes] = set()
+        self.set_cameras(cameras)
+
+    def set_cameras(self, cameras: Iterable[str]) -> None:
+        topics = [f"{k}.{c}".encode("utf-8") for k in self.kinds for c in cameras]
+        topics += [f"{k}.".encode("utf-8") for k in self.kinds]
+        self._known = {t[:i] for t in topics for i in range(len(t) + 1)}
+
+    def allow(self, topic: bytes) -> bool:
+        if topic in self._known or topic in self._foreign:
+            return True
+        if len(self._foreign) < self.foreign_limit and len(topic) <= MAX_SUBSCRIPTION_BYTES:
+            self._foreign.add(topic)
+            return True
+        self.refused += 1
+        return False
+
+    @property
+    def foreign(self) -> int:
+        return len(self._foreign)
+
+
+class ConnectionLedger:
+    """Live subscriptions per connection (file descriptor), and which connection to cut."""
+
+    def __init__(self, per_connection: int = PER_CONNECTION, total: int = TOTAL) -> None:
+        self.per_connection = per_connection
+        self.total_limit = total
+        self.held: dict[int, int] = {}
+        self.total = 0
+        self.cut = 0  # connections cut so far
+
+    def opened(self, fd: int) -> None:
+        self.closed(fd)
+        self.held[fd] = 0
+
+    def closed(self, fd: int) -> None:
+        self.total -= self.held.pop(fd, 0)
+
+    def subscribed(self, fd: int) -> int | None:
+        """Count one subscription of `fd`; returns the connection to cut, if one must go."""
+        n = self.held.get(fd, 0) + 1
+        self.held[fd] = n
+        self.total += 1
+        if n > self.per_connection:
+            return fd
+        if self.total > self.total_limit:
+            return max(self.held, key=self.held.__getitem__)
+        return None
+
+    def unsubscribed(self, fd: int) -> None:
+        if self.held.get(fd, 0) > 0:
+            self.held[fd] -= 1
+            self.total -= 1
+
+
+def cut_connection(fd: int) -> bool:
+    """Shut a subscriber's TCP/IPC connection down under libzmq's feet (it has no call to drop one
+    peer of a bound socket): libzmq sees the end of the stream, ends that connection and frees its
+    subscriptions. Only a stream socket that has a peer is touched."""
+    try:
+        dup = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return False
+    try:
+        if dup.type != socket.SOCK_STREAM:
+            return False
+        dup.getpeername()
+        dup.shutdown(socket.SHUT_RDWR)
+        return True
+    except OSError:
+        return False
+    finally:
+        dup.close()

@@ -1,0 +1,90 @@
+"""Chaos on the bus, issue 18 item 5: a local client floods the daemon's bus with distinct
+subscriptions (as fast as one process can send them, from several connections) while plates
+pass. The daemon's main process (which owns the bus socket) must stay within a bound of memory,
+and the real subscriber must receive every final (the ledger: SQL = JSONL = bus, none twice).
+
+Before the fix a plain PUB socket kept every subscription: 150,000 a second grew the daemon by
+1.3 GB and stalled delivery for seconds."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from bursts import burst_schedule, make_burst_video
+from chaos_helpers import (DaemonProcess, Ledger, Subscriber, chaos_config, events, free_port,
+                           no_tracebacks, sql_finals, stats, stop_daemon)
+
+PLATES = 6
+RSS_BOUND_MB = 150  # growth of the main process while flooded (before the fix: > 1000)
+
+FLOODER = r"""
+import os, sys, time, zmq
+ctx = zmq.Context()
+socks = []
+for _ in range(int(sys.argv[2])):
+    s = ctx.socket(zmq.XSUB)
+    s.setsockopt(zmq.SNDHWM, 0)
+    s.setsockopt(zmq.LINGER, 0)
+    s.connect(sys.argv[1])
+    socks.append(s)
+n = 0
+while True:
+    for s in socks:
+        for _ in range(200):
+            s.send(b"\x01plate.final.%d-%s" % (n, os.urandom(6).hex().encode()))
+            n += 1
+"""
+
+
+def _rss_mb(pid: int) -> float:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_a_subscription_flood_neither_grows_the_daemon_nor_stalls_subscribers(tmp_path, chaos_weights):
+    video = make_burst_video(tmp_path / "cam.mp4", burst_schedule(PLATES, first_s=1.0, gap_s=3.0))
+    port = free_port()
+    state = tmp_path / "state"
+    db = tmp_path / "events.db"
+    endpoint = f"tcp://127.0.0.1:{port}"
+    cfg = chaos_config(tmp_path / "alprd.yaml", [{"id": "cam", "url": str(video)}], state_dir=state,
+                       weights=chaos_weights, bus_port=port, sql_url=f"sqlite:///{db}",
+                       tracking={"max_unseen_s": 1.5})
+    sub = Subscriber(endpoint)
+    d = DaemonProcess(cfg, tmp_path)
+    flooder = None
+    samples: list[float] = []
+    try:
+        d.wait_for(lambda: sub.finals("cam"), 120, "the first final")
+        baseline = _rss_mb(d.proc.pid)
+        flooder = subprocess.Popen([sys.executable, "-c", FLOODER, endpoint, "4"])
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and d.proc.poll() is None:
+            samples.append(_rss_mb(d.proc.pid))
+            if stats(state)["decoders"]["cam"]["running"] == 0 and len(sub.finals("cam")) >= PLATES:
+                break
+            time.sleep(0.25)
+        flood_s = len(samples) * 0.25
+        assert flooder.poll() is None, "the flooder died"
+        flooder.kill()
+        code = d.wait(120)  # the file has ended: the daemon stops by itself
+    finally:
+        if flooder is not None and flooder.poll() is None:
+            flooder.kill()
+        d.close()
+        sub.close()
+    assert code == 0, d.stderr[-4000:]
+    no_tracebacks(d.stderr)
+    s = stats(state)
+    ledger = Ledger("subscription flood", {"cam": PLATES}, sql_finals(f"sqlite:///{db}"), sub.finals(),
+                    sub.events("plate.preview"), events(state / "events.jsonl", "plate.final"),
+                    counted=s["events"]["plate.final"])
+    ledger.check()
+    peak = max(samples)
+    print(f"main process RSS: {baseline:.0f} MB before, peak {peak:.0f} MB over {flood_s:.0f} s of flood")
+    assert flood_s >= 5, "the flood was too short to say anything"
+    assert peak - baseline < RSS_BOUND_MB, f"RSS grew {baseline:.0f} -> {peak:.0f} MB under the flood"
+    assert "a client is flooding the bus" in d.stderr
