@@ -38,7 +38,10 @@ def print_report(results: dict, console=None) -> None:
         console.print(t)
     for name, m in results["sets"].items():
         if "read_acc" in m:
-            t = Table(title=f"{name}: reads (labelled read right: {pct(m['read_acc'])} %, {m['ms_per_image']} ms/img)")
+            junk = (f", junk {m['junk']} of {m['reported']} reported ({pct(m['junk_frac'])} %)"
+                    if "junk_frac" in m else "")
+            t = Table(title=f"{name}: reads (labelled read right: {pct(m['read_acc'])} %{junk}, "
+                            f"{m['ms_per_image']} ms/img)")
             for c in ("image", "label", "reads"):
                 t.add_column(c)
             for r in m["reads"]:
