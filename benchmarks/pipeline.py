@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import os
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,8 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
+from benchmarks import harness
+from benchmarks.procfs import descendants, rss_bytes
 
 MAX_UNSEEN_S = 1.0
 REPO = Path(__file__).resolve().parents[1]
@@ -117,8 +117,8 @@ class RssSampler(threading.Thread):
 
     def run(self) -> None:
         while not self._halt.is_set():
-            for pid in self._tree():
-                rss = _rss(pid)
+            for pid in [self.root] + descendants(self.root):
+                rss = rss_bytes(pid)
                 if rss is None:
                     continue
                 name = self.peak.get(pid, ("",))[0]
@@ -132,23 +132,6 @@ class RssSampler(threading.Thread):
     def stop(self) -> None:
         self._halt.set()
         self.join(5)
-
-    def _tree(self) -> list[int]:
-        children: dict[int, list[int]] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat") as f:
-                        ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                except (OSError, ValueError, IndexError):
-                    continue
-                children.setdefault(ppid, []).append(int(entry))
-        out, todo = [], [self.root]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            todo += children.get(pid, [])
-        return out
 
     def report(self) -> dict[str, dict]:
         rows = {}
@@ -164,17 +147,6 @@ class RssSampler(threading.Thread):
         return rows
 
 
-def _rss(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def _name(pid: int, root: bool) -> str:
     if root:
         return "alprd: main"
@@ -188,35 +160,22 @@ def _name(pid: int, root: bool) -> str:
 def write_config(path: Path, video: Path, n: int, *, state: Path, weights: str | None, fps: float,
                  backend: str, max_batch: int | None, threads: int) -> Path:
     """The daemon's config; max_batch None leaves the daemon's default (auto)."""
-    cfg = {
-        "cameras": [{"id": f"cam{i}", "url": str(video), "fps": fps} for i in range(n)],
-        "defaults": {"ring_slots": 8},
-        "inference": {"device": "cpu", "backend": backend, "max_wait_ms": 20, "threads": threads,
-                      **({"max_batch": max_batch} if max_batch is not None else {}),
-                      **({"weights": weights} if weights else {})},
-        "tracking": {"max_unseen_s": MAX_UNSEEN_S, "min_hits": 2, "preview_confidence": 0.8},
-        "sinks": {"stdout": {"enabled": True, "as_json": True}, "jsonl": {"enabled": False},
-                  "sql": {"enabled": False}, "bus": {"enabled": False}},
-        "storage": {"state_dir": str(state), "crops": True},
-    }
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return harness.write_config(path, harness.config(
+        [{"id": f"cam{i}", "url": str(video), "fps": fps} for i in range(n)], state_dir=state, weights=weights,
+        defaults={"ring_slots": 8},
+        inference={"backend": backend, "max_wait_ms": 20, "threads": threads,
+                   **({"max_batch": max_batch} if max_batch is not None else {})},
+        tracking={"max_unseen_s": MAX_UNSEEN_S, "min_hits": 2, "preview_confidence": 0.8},
+        sinks={"stdout": {"enabled": True, "as_json": True}, "jsonl": {"enabled": False}},
+        storage={"crops": True}))
 
 
 def run_daemon(config: Path, state: Path, paced: bool, timeout: float) -> dict:
-    args = [sys.executable, "-m", "alprd", "--log-level", "WARNING", "run", "-c", str(config)]
-    if not paced:
-        args.append("--no-pace")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    # the daemon runs in its state folder: let it import this checkout's alprd even when the
-    # package is not installed (else: "No module named alprd" and an empty run)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
-    for k in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
-        env.pop(k, None)
-    err = open(state / "daemon.stderr", "w")
+    """One daemon run to its end (the files end): exit, wall time, stats, timestamped events, RSS."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, text=True, env=env, cwd=state,
-                            start_new_session=True)
+    daemon = harness.Daemon(config, state, *([] if paced else ["--no-pace"]), log_level="WARNING",
+                            stdout=subprocess.PIPE)
+    proc = daemon.proc
     sampler = RssSampler(proc.pid)
     sampler.start()
     events: list[tuple[float, dict]] = []
@@ -238,16 +197,15 @@ def run_daemon(config: Path, state: Path, paced: bool, timeout: float) -> dict:
         code = proc.wait(timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
-        proc.kill()
-        code = proc.wait(10)
+        daemon.kill()
+        code = proc.returncode
     wall = time.perf_counter() - t0
     rt.join(5)
     sampler.stop()
-    err.close()
+    daemon.close()
     stats = json.loads((state / "stats.json").read_text()) if (state / "stats.json").exists() else {}
     return {"exit_code": code, "timed_out": timed_out, "wall_s": round(wall, 2), "stats": stats,
-            "events": events, "rss": sampler.report(),
-            "stderr_tail": (state / "daemon.stderr").read_text(errors="replace")[-2000:]}
+            "events": events, "rss": sampler.report(), "stderr_tail": daemon.stderr[-2000:]}
 
 
 def run_error(r: dict, timeout: float) -> str | None:

@@ -32,7 +32,8 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
+from benchmarks import harness
+from benchmarks.procfs import descendants, status
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 METRICS = ("rss_mb", "fds", "threads")
@@ -40,39 +41,6 @@ METRICS = ("rss_mb", "fds", "threads")
 
 # ---------------------------------------------------------------------------------------------
 # sampling /proc
-
-
-def _status(pid: int) -> dict[str, str]:
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
-
-
-def _children(pid: int) -> list[int]:
-    out = []
-    try:
-        for tid in os.listdir(f"/proc/{pid}/task"):
-            try:
-                with open(f"/proc/{pid}/task/{tid}/children") as f:
-                    out += [int(x) for x in f.read().split()]
-            except OSError:
-                continue
-    except OSError:
-        pass
-    return out
-
-
-def descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        for c in _children(p):
-            out.append(c)
-            todo.append(c)
-    return out
 
 
 def ring_segments(pids: set[int]) -> dict[str, tuple[int, int]]:
@@ -117,7 +85,7 @@ def sample(main_pid: int) -> dict:
     procs = {}
     for pid in pids:
         try:
-            st = _status(pid)
+            st = status(pid)
             fds = len(os.listdir(f"/proc/{pid}/fd"))
         except OSError:
             continue  # exited between the listing and the read
@@ -283,18 +251,13 @@ class _BusCounter:
 
 def write_config(path: Path, video: Path, cameras: int, *, state: Path, weights: str, fps: float,
                  bus_port: int, threads: int) -> Path:
-    cfg = {
-        "cameras": [{"id": f"cam{i}", "url": str(video), "loop": True} for i in range(cameras)],
-        "defaults": {"fps": fps},
-        "inference": {"device": "cpu", "weights": weights, "threads": threads, "max_batch": 4},
-        "tracking": {"max_unseen_s": 1.0},
-        "sinks": {"stdout": {"enabled": False}, "jsonl": {"enabled": True, "path": "events.jsonl"},
-                  "sql": {"enabled": True, "url": f"sqlite:///{state / 'alprd.db'}"},
-                  "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{bus_port}"}},
-        "storage": {"state_dir": str(state), "crops": True},
-    }
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return harness.write_config(path, harness.config(
+        [{"id": f"cam{i}", "url": str(video), "loop": True} for i in range(cameras)],
+        state_dir=state, weights=weights, defaults={"fps": fps},
+        inference={"threads": threads, "max_batch": 4}, tracking={"max_unseen_s": 1.0},
+        sinks={"sql": {"enabled": True, "url": f"sqlite:///{state / 'alprd.db'}"},
+               "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{bus_port}"}},
+        storage={"crops": True}))
 
 
 def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, weights: str | None,
@@ -313,27 +276,23 @@ def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, w
         cfg = write_config(tmp / "alprd.yaml", video, cameras, state=state, weights=wpath, fps=fps,
                            bus_port=port, threads=threads)
         bus = _BusCounter(f"tcp://127.0.0.1:{port}")
-        err_path = tmp / "daemon.stderr"
-        env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")}
         load_before = load_average()
-        with open(err_path, "w") as err:
-            proc = subprocess.Popen([sys.executable, "-m", "alprd", "run", "-c", str(cfg)], stdout=subprocess.DEVNULL,
-                                    stderr=err, env=env, cwd=tmp, start_new_session=True)
+        daemon = harness.Daemon(cfg, tmp, stdout=subprocess.DEVNULL)
+        proc = daemon.proc
         samples: list[dict] = []
         exit_code = None
         try:
-            deadline = time.monotonic() + 300
-            while "running" not in err_path.read_text(errors="replace"):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the daemon did not start:\n{err_path.read_text()[-3000:]}")
-                time.sleep(0.2)
+            try:
+                daemon.wait_ready(300)
+            except AssertionError as exc:
+                raise RuntimeError(f"the daemon did not start: {exc}") from None
             log(f"soak: daemon running (pid {proc.pid}); sampling every {interval:g} s for {seconds:g} s")
             t0 = time.monotonic()
             next_at = t0
             next_log = t0 + 60
             while (now := time.monotonic()) - t0 < seconds:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"the daemon exited ({proc.returncode}):\n{err_path.read_text()[-3000:]}")
+                    raise RuntimeError(f"the daemon exited ({proc.returncode}):\n{daemon.stderr[-3000:]}")
                 s = sample(proc.pid)
                 s["t"] = round(now - t0, 3)
                 samples.append(s)
@@ -344,12 +303,10 @@ def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, w
                         f"{s['rings']} rings, {bus.counts['plate.final']} finals")
                 next_at += interval
                 time.sleep(max(0.0, next_at - time.monotonic()))
-            proc.send_signal(signal.SIGTERM)
-            exit_code = proc.wait(120)
+            daemon.signal(signal.SIGTERM)
+            exit_code = daemon.wait(120)
         finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
+            daemon.close()
             time.sleep(0.3)
             bus.close()
         try:

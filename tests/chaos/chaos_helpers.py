@@ -29,13 +29,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 import zmq
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "daemon"))
 
 from helpers_daemon import DaemonProcess, children_named, env, events, run_alprd  # noqa: E402,F401
+
+from benchmarks import harness  # noqa: E402
 
 RIGGED_TEXT = "A"
 
@@ -50,24 +51,18 @@ def chaos_config(path: Path, cameras: list[dict], *, state_dir: Path, weights: P
                  sql_url: str, tracking: dict | None = None, defaults: dict | None = None,
                  sql: dict | None = None, inference: dict | None = None) -> Path:
     """Every sink on: JSONL, SQL (through its spool), the bus on a fixed loopback port."""
-    cfg = {
-        "cameras": cameras,
-        "defaults": {"fps": 5, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
-                     "open_timeout_s": 3, "read_timeout_s": 3, **(defaults or {})},
+    return harness.write_config(path, harness.config(
+        cameras, state_dir=state_dir, weights=weights,
+        defaults={"fps": 5, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
+                  "open_timeout_s": 3, "read_timeout_s": 3, **(defaults or {})},
         # max_queue_ms 0: every frame is processed however loaded the machine, so every plate
         # is seen (skipping late frames is the dispatch tests' subject, not these)
-        "inference": {"device": "cpu", "backend": "torch", "threads": 1, "max_batch": 2,
-                      "max_wait_ms": 20, "max_queue_ms": 0, "weights": str(weights), **(inference or {})},
-        "tracking": {"max_unseen_s": 1.0, **(tracking or {})},
-        "sinks": {"stdout": {"enabled": False},
-                  "jsonl": {"enabled": True, "path": "events.jsonl"},
-                  "sql": {"enabled": True, "url": sql_url, "flush_interval_s": 0.2,
-                          "retry_max_s": 1.0, "busy_timeout_s": 1.0, **(sql or {})},
-                  "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{bus_port}"}},
-        "storage": {"state_dir": str(state_dir)},
-    }
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    return path
+        inference={"backend": "torch", "threads": 1, "max_batch": 2, "max_wait_ms": 20,
+                   "max_queue_ms": 0, **(inference or {})},
+        tracking={"max_unseen_s": 1.0, **(tracking or {})},
+        sinks={"sql": {"enabled": True, "url": sql_url, "flush_interval_s": 0.2,
+                       "retry_max_s": 1.0, "busy_timeout_s": 1.0, **(sql or {})},
+               "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{bus_port}"}}))
 
 
 class Subscriber:
