@@ -5,7 +5,9 @@
 
 A stage between the trackers and the fan-out (the parking stage: plate lists, visits) is an
 object with ``process(event) -> list of derived events`` (and optionally ``close()``), passed in
-``stages``; it never calls a sink: what it returns goes through the same fan-out.
+``stages``; it never calls a sink: what it returns goes through the same fan-out, right after
+its cause. A stage with its own clock (the parking stage's expiry) gets a Daemon timer that
+emits through ``emit``.
 """
 from __future__ import annotations
 
@@ -34,21 +36,24 @@ class EventPath:
     def publish(self, events: list[PlateEvent]) -> None:
         for e in events:
             e = self.crops.attach(e)  # the tracker hands crops on; they are stored here
-            out = [e]
+            self.emit(e)
             for stage in self.stages:
-                out += stage.process(e)
-            for x in out:
-                if isinstance(x, PlateEvent):
-                    self.counters.event(x)
-                self.fanout.publish(x)
+                for derived in stage.process(e):  # right after their cause, same fan-out
+                    self.emit(derived)
+
+    def emit(self, event) -> None:
+        """Count one event and hand it to the fan-out (a stage's own timer uses it too)."""
+        self.counters.event(event)
+        self.fanout.publish(event)
 
     def close(self, timeout: float) -> bool:
-        """Close the stages, then flush and close the sinks; False if a sink could not finish."""
+        """Flush and close the sinks, then close the stages; False if a sink could not finish."""
+        ok = self.fanout.close(timeout=timeout)
         for stage in self.stages:
             close = getattr(stage, "close", None)
             if close is not None:
                 try:
                     close()
-                except Exception:  # noqa: BLE001 - the sinks must still be flushed
+                except Exception:  # noqa: BLE001 - a stage's clean-up must not hide the stop
                     log.exception("closing stage %s failed", type(stage).__name__)
-        return self.fanout.close(timeout=timeout)
+        return ok
