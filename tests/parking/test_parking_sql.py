@@ -109,6 +109,14 @@ def test_matches_and_visits_go_to_sql_once(db, engine, tmp_path):
             ("皖A10345", "closed", "exited", 95 * 60 - 30),
             ("京B66666", "open", None, None)]
         assert occupancy(engine) == {"lot": 1} and stage.occupancy == {"lot": 1}
+        s.close()
+        stop_stage(stage)
+        s = sink(db, tmp_path)  # a restart, database up: the car inside comes from SQL
+        stage = build_stage(cfg, cfg.cameras, [s])
+        assert stage.occupancy == {"lot": 1}
+        match, closed = stage.process(make_event("京B66666", "out", at=T0 + timedelta(hours=2), track_id=3))
+        assert match.kind == "plate.match" and match.camera_id == "out"  # banned is not scoped
+        assert closed.outcome == "exited" and closed.visit_id == str(vis[1]["visit_id"])
     finally:
         s.close()
         stop_stage(stage)
