@@ -42,6 +42,9 @@ def load_checked(path: str | None):
     return (None if found else cfg), p
 
 
+EXIT_TEMPFAIL = 75  # sysexits.h EX_TEMPFAIL: try again later
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run the daemon: cameras → plates → events")
     p.add_argument("-c", "--config", help=DEFAULT_CONFIG_HELP)
@@ -68,4 +71,6 @@ def run(args) -> int:
         return daemon.run()
     except SinkStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        # a port held by another process may be freed (an old alprd stopping): EX_TEMPFAIL, which
+        # the unit restarts after RestartSec; everything else is the configuration's (exit 2)
+        return EXIT_TEMPFAIL if getattr(exc.__cause__, "temporary", False) else 2

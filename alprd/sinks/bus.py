@@ -53,6 +53,14 @@ _LOG_EVERY_S = 60.0
 class BusError(RuntimeError):
     """The bus could not start (bad endpoint, address in use, unreadable key file)."""
 
+    temporary = False  # True: retrying later may work (systemd restarts the service on it)
+
+
+class BusAddressInUse(BusError):
+    """Another process listens on the bus endpoint: one that may go away (an old alprd stopping)."""
+
+    temporary = True
+
 
 def is_local_endpoint(endpoint: str) -> bool:
     """ipc://, inproc:// and tcp:// on a loopback address: not reachable from another host."""
@@ -199,6 +207,14 @@ class BusSink:
             sock.bind(cfg.endpoint)
         except zmq.ZMQError as exc:
             sock.close(0)
+            if exc.errno == zmq.EADDRINUSE:
+                from alprd.sinks.port_holder import holder_of, tcp_port
+
+                port = tcp_port(cfg.endpoint)
+                who = holder_of(port) if port is not None else None
+                raise BusAddressInUse(f"sinks.bus.endpoint: {cfg.endpoint} is already in use"
+                                      f"{f' by {who}' if who else ''}; stop it or choose another "
+                                      "endpoint") from None
             raise BusError(f"sinks.bus.endpoint: cannot bind {cfg.endpoint} ({exc.strerror})") from None
         self.endpoint = sock.getsockopt_string(zmq.LAST_ENDPOINT)
         if not cfg.curve_secret_key_file and not is_local_endpoint(cfg.endpoint):
