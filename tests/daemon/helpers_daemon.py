@@ -10,15 +10,14 @@ They go through the real loader, the real Recognizer and the real worker process
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from benchmarks import harness
+from benchmarks.harness import alprd_cmd, env  # noqa: F401  (the tests' names for them)
 
 RIGGED_TEXT = "A"
 PYTHON = sys.executable
@@ -56,36 +55,16 @@ def make_rigged_weights(path: str | Path, half: float = 1000.0) -> Path:
 def write_config(path: Path, cameras: list[dict], *, state_dir: Path, weights: Path | None = None,
                  tracking: dict | None = None, inference: dict | None = None,
                  defaults: dict | None = None, stdout_json: bool = True) -> Path:
-    cfg = {
-        "cameras": cameras,
-        "defaults": {"fps": 10, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
-                     "open_timeout_s": 3, "read_timeout_s": 3, **(defaults or {})},
+    return harness.write_config(path, harness.config(
+        cameras, state_dir=state_dir, weights=weights,
+        defaults={"fps": 10, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
+                  "open_timeout_s": 3, "read_timeout_s": 3, **(defaults or {})},
         # max_queue_ms 0: every frame is processed however loaded the machine (the tests count
         # plates; skipping late frames is tests/daemon/test_daemon_dispatch.py's subject)
-        "inference": {"device": "cpu", "backend": "torch", "threads": 1, "max_batch": 4,
-                      "max_wait_ms": 20, "max_queue_ms": 0, **({"weights": str(weights)} if weights else {}),
-                      **(inference or {})},
-        "tracking": {"max_unseen_s": 1.0, **(tracking or {})},
-        "sinks": {"stdout": {"enabled": True, "as_json": stdout_json},
-                  "jsonl": {"enabled": True, "path": "events.jsonl"},
-                  "sql": {"enabled": False}, "bus": {"enabled": False}},
-        "storage": {"state_dir": str(state_dir)},
-    }
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    return path
-
-
-def env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    e = dict(os.environ)
-    e["PYTHONUNBUFFERED"] = "1"
-    for k in ("JOURNAL_STREAM", "INVOCATION_ID", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
-        e.pop(k, None)
-    e.update(extra or {})
-    return e
-
-
-def alprd_cmd(*args: str) -> list[str]:
-    return [PYTHON, "-m", "alprd", *args]
+        inference={"backend": "torch", "threads": 1, "max_batch": 4, "max_wait_ms": 20,
+                   "max_queue_ms": 0, **(inference or {})},
+        tracking={"max_unseen_s": 1.0, **(tracking or {})},
+        sinks={"stdout": {"enabled": True, "as_json": stdout_json}}))
 
 
 # Every wait below is for an event (a line, an exit, a file); its deadline only turns a hang into
@@ -101,68 +80,20 @@ def hang_guard(timeout: float) -> float:
 
 def run_alprd(*args: str, timeout: float = 60, cwd: Path | None = None,
               extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(alprd_cmd(*args), capture_output=True, text=True, timeout=hang_guard(timeout),
-                          env=env(extra_env), cwd=cwd)
+    return harness.run_alprd(*args, timeout=hang_guard(timeout), cwd=cwd, extra_env=extra_env)
 
 
-class DaemonProcess:
-    """`alprd run` in a subprocess, output to files (never a pipe that could fill up)."""
+class DaemonProcess(harness.Daemon):
+    """`alprd run` at log level INFO (benchmarks.harness.Daemon), every wait at least the floor."""
 
     def __init__(self, config: Path, workdir: Path, *args: str, extra_env: dict[str, str] | None = None) -> None:
-        self.workdir = workdir
-        self.out_path = workdir / "daemon.stdout"
-        self.err_path = workdir / "daemon.stderr"
-        self._out = open(self.out_path, "w")
-        self._err = open(self.err_path, "w")
-        self.proc = subprocess.Popen(alprd_cmd("--log-level", "INFO", "run", "-c", str(config), *args),
-                                     stdout=self._out, stderr=self._err, env=env(extra_env), cwd=workdir,
-                                     start_new_session=True)
-
-    @property
-    def stderr(self) -> str:
-        return self.err_path.read_text(errors="replace")
-
-    @property
-    def stdout(self) -> str:
-        return self.out_path.read_text(errors="replace")
+        super().__init__(config, workdir, *args, extra_env=extra_env)
 
     def wait_for(self, predicate, timeout: float, what: str, interval: float = 0.1):
-        timeout = hang_guard(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            if self.proc.poll() is not None:
-                raise AssertionError(f"daemon exited ({self.proc.returncode}) while waiting for {what}\n"
-                                     f"{self.stderr[-4000:]}")
-            time.sleep(interval)
-        raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{self.stderr[-4000:]}")
-
-    def signal(self, signum: int = signal.SIGTERM) -> None:
-        self.proc.send_signal(signum)
+        return super().wait_for(predicate, hang_guard(timeout), what, interval)
 
     def wait(self, timeout: float) -> int:
-        timeout = hang_guard(timeout)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"daemon did not exit within {timeout} s\n{self.stderr[-4000:]}") from None
-
-    def kill(self) -> None:
-        """Kill the daemon and everything it started (its own session)."""
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.proc.wait(10)
-
-    def close(self) -> None:
-        self.kill()
-        self._out.close()
-        self._err.close()
+        return super().wait(hang_guard(timeout))
 
 
 def events(jsonl: Path, kind: str | None = None) -> list[dict]:
