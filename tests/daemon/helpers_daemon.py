@@ -1,11 +1,12 @@
 """Helpers for the daemon's tests: a rigged weights file, configs, running `alprd` for real.
 
-The rigged weights: until trained weights ship, the random model reads nothing, so the daemon's
-event path could not be exercised end to end. These weights are built, not trained: DSNet's head
+The rigged weights make what the daemon sees a test's choice, not a model's: they are built, not
+trained. DSNet's head
 outputs a constant "plate here" map with a huge quad (NMS keeps exactly one per frame, at a fixed
 place), and RSNet's classifier a constant "A". Every frame therefore holds one plate "A" at the
 same spot: one stationary track per camera, whose life the tests control by when frames flow.
-They go through the real loader, the real Recognizer and the real worker process.
+They go through the real loader, the real Recognizer and the real worker process. Configs and
+launching are benchmarks.harness's (shared with the benchmarks).
 """
 from __future__ import annotations
 
