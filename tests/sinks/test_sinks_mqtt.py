@@ -154,9 +154,10 @@ _KILLED = textwrap.dedent("""
     from alprd.sinks.mqtt import MqttSink
     s = MqttSink(MqttSinkConfig(enabled=True, host="127.0.0.1", port=int(sys.argv[1]), keepalive_s=5),
                  sys.argv[2], cameras=["gate1"])
-    while not s.target.connected:
+    deadline = time.monotonic() + 30
+    while not s.target.connected and time.monotonic() < deadline:
         time.sleep(0.05)
-    print("connected", flush=True)
+    print("connected" if s.target.connected else "not connected", flush=True)
     time.sleep(3600)
 """)
 
@@ -261,7 +262,8 @@ _PUBLISH_THEN_DIE = textwrap.dedent("""
                  sys.argv[2], cameras=["gate1"])
     for i in range(10):
         s.publish(make_event(f"D{i:04d}", "gate1", track_id=i))
-    while s.counters.retried < 2:
+    deadline = time.monotonic() + 20
+    while s.counters.retried < 2 and time.monotonic() < deadline:  # tried and failed, twice
         time.sleep(0.05)
     print("published", flush=True)
     time.sleep(3600)
