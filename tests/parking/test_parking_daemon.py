@@ -16,7 +16,6 @@ import av
 import numpy as np
 import pytest
 import sqlalchemy as sa
-import yaml
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "daemon"))
@@ -24,6 +23,8 @@ sys.path.insert(0, str(TESTS / "chaos"))
 
 from chaos_helpers import Subscriber, free_port  # noqa: E402
 from helpers_daemon import DaemonProcess, alprd_cmd, env, events  # noqa: E402
+
+from benchmarks import harness  # noqa: E402
 
 TEXTS = ["皖A12345", "京B6789C", "浙C45678"]
 EXIT_AFTER_S = 180.0     # stream time between the entry and the exit video
@@ -86,24 +87,18 @@ def timed_video(path: Path, start_s: float, rendered) -> Path:
 
 
 def config(path: Path, cameras: list[dict], *, state: Path, db: Path, bus_port: int) -> Path:
-    cfg = {
-        "cameras": cameras,
+    return harness.write_config(path, harness.config(
+        cameras, state_dir=state,
         # --no-pace decodes a file flat out: ring slots for every frame of it (125), so frames
         # waiting for the (slower) worker are not overwritten and every plate is seen
-        "defaults": {"fps": 10, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
-                     "open_timeout_s": 3, "read_timeout_s": 3, "ring_slots": 160},
-        "inference": {"device": "cpu", "backend": "torch", "threads": 1, "max_batch": 4,
-                      "max_wait_ms": 20, "max_queue_ms": 0},
-        "tracking": {"max_unseen_s": 0.5},
-        "sinks": {"stdout": {"enabled": False}, "jsonl": {"enabled": True, "path": "events.jsonl"},
-                  "sql": {"enabled": True, "url": f"sqlite:///{db}", "flush_interval_s": 0.2,
-                          "retry_max_s": 1.0, "busy_timeout_s": 1.0},
-                  "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{bus_port}"}},
-        "storage": {"state_dir": str(state)},
-        "parking": {"lists_refresh_s": 1.0},
-    }
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
-    return path
+        defaults={"fps": 10, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
+                  "open_timeout_s": 3, "read_timeout_s": 3, "ring_slots": 160},
+        inference={"backend": "torch", "threads": 1, "max_batch": 4, "max_wait_ms": 20, "max_queue_ms": 0},
+        tracking={"max_unseen_s": 0.5},
+        sinks={"sql": {"enabled": True, "url": f"sqlite:///{db}", "flush_interval_s": 0.2,
+                       "retry_max_s": 1.0, "busy_timeout_s": 1.0},
+               "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{bus_port}"}},
+        parking={"lists_refresh_s": 1.0}))
 
 
 def cam(cid: str, video: Path, role: str) -> dict:
