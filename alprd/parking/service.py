@@ -115,6 +115,18 @@ class StageRunner:
             log.exception("parking: expiry failed")
             return []
 
+    def camera_changed(self, cam: CameraConfig, router) -> None:
+        """A camera added (or re-added with new settings) by a SIGHUP reload: its "in" direction
+        for the tracker it is about to get, and its role in the stage. Call before
+        router.add_camera(cam.id)."""
+        inward = inward_of([cam])
+        if cam.id in inward:
+            router.inward[cam.id] = inward[cam.id]
+        else:
+            router.inward.pop(cam.id, None)
+        if self.stage is not None:
+            self.stage.set_role(cam.id, cam.parking)
+
     def on_tick(self, now_mono: float) -> None:
         """For the daemon's timers: tick() and publish the result."""
         events = self.tick(now_mono)

@@ -47,6 +47,17 @@ class ParkingStage:
         self.counts = {"plate.match": 0, "visit.open": 0, "visit.closed": 0}
         self.recovered: list[DerivedEvent] = []  # recover()'s result, for the daemon to publish
 
+    def set_role(self, camera_id: str, role: CameraParking | None) -> None:
+        """A camera added or changed by a reload: its new role (a new site starts empty)."""
+        if role is None or role.role == "none":
+            self.roles.pop(camera_id, None)
+            return
+        self.roles[camera_id] = role
+        if role.site not in self.books:
+            c = self.cfg
+            self.books[role.site] = VisitBook(role.site, costs=self.costs, max_distance=c.visit_max_distance,
+                                              max_age_s=c.max_visit_age_s, repeat_s=c.repeat_s)
+
     @property
     def occupancy(self) -> dict[str, int]:
         return {site: b.occupancy for site, b in self.books.items()}

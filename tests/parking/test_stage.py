@@ -72,3 +72,23 @@ def test_recover_folds_in_the_spool_and_re_derives_what_a_kill_lost():
     st = stage()
     final = dataclasses.replace(pre, kind="plate.final", event_id=str(uuid.uuid4()))
     assert [e.kind for e in st.recover([m.to_dict(), final.to_dict()])] == ["visit.open"]
+
+
+def test_a_reloaded_camera_gets_its_role_and_in_direction():
+    from alprd.config import CameraConfig
+    from alprd.config import TrackingConfig
+    from alprd.parking.service import StageRunner
+    from alprd.track.router import TrackRouter
+
+    runner = StageRunner(stage())
+    router = TrackRouter(["in"], TrackingConfig())
+    cam = CameraConfig(id="gate2", url="x.mp4",
+                       parking={"role": "exit", "site": "annex", "inward": {"vector": [-1, 0]}})
+    runner.camera_changed(cam, router)
+    router.add_camera("gate2")
+    assert router.trackers["gate2"].inward == (-1.0, 0.0)
+    assert runner.stage.occupancy == {"lot": 0, "annex": 0}
+    [orphan] = runner.process(make_event("苏E12345", "gate2"))
+    assert (orphan.site, orphan.outcome) == ("annex", "exit_without_entry")
+    runner.camera_changed(CameraConfig(id="gate2", url="x.mp4"), router)   # role removed again
+    assert runner.process(make_event("苏E12345", "gate2", track_id=2)) == [] and "gate2" not in router.inward
