@@ -6,14 +6,21 @@ import pytest
 
 # Folders whose tests run daemons, servers or training for many seconds each.
 SLOW_DIRS = {"chaos", "e2e", "perf", "benchmarks", "training"}
+# Elsewhere, a test that starts a whole daemon (names the launcher) or an RTSP server is slow too.
+DAEMON_LAUNCHERS = {"DaemonProcess", "Daemon"}
+SLOW_FIXTURES = {"pg_server", "rtsp_server"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by them
 def pytest_collection_modifyitems(config, items):
     for item in items:
         parts = item.path.relative_to(config.rootpath).parts
-        if len(parts) > 2 and parts[0] == "tests" and parts[1] in SLOW_DIRS:
-            item.add_marker(pytest.mark.slow)
-        if "pg_server" in getattr(item, "fixturenames", ()) or "[postgresql" in item.nodeid:
+        code = getattr(getattr(item, "function", None), "__code__", None)
+        names = set(code.co_names) if code is not None else set()
+        fixtures = set(getattr(item, "fixturenames", ()))
+        postgres = "pg_server" in fixtures or "[postgresql" in item.nodeid
+        if postgres:
             item.add_marker(pytest.mark.postgres)
+        if (postgres or names & DAEMON_LAUNCHERS or fixtures & SLOW_FIXTURES
+                or (len(parts) > 2 and parts[0] == "tests" and parts[1] in SLOW_DIRS)):
             item.add_marker(pytest.mark.slow)
