@@ -121,7 +121,7 @@ def score(events: list[dict], passes: list[dict], cameras: list[str]) -> dict:
         got = Counter(e.get("plate") for e in finals)
         right = sum((got & cars).values())
         per[cam] = {"cars": len(passes), "right": right, "extra": len(finals) - right,
-                    "extra_plates": sorted((got - cars).elements())}
+                    "extra_plates": sorted((got - cars).elements()), "missed": sorted((cars - got).elements())}
     total = {"cars": len(passes) * len(cameras), "right": sum(v["right"] for v in per.values()),
              "extra": sum(v["extra"] for v in per.values())}
     return {"total": total, "per_camera": per}
@@ -228,7 +228,8 @@ def main(argv=None) -> int:
               f"{t['right']}/{t['cars']} right finals, {t['extra']} extra; frames {fr}; "
               f"load {res['load_average_before']} -> {res['load_average_after']}")
         for cam, v in res["score"]["per_camera"].items():
-            print(f"  {cam}: {v['right']}/{v['cars']} right, {v['extra']} extra {v['extra_plates']}")
+            print(f"  {cam}: {v['right']}/{v['cars']} right, {v['extra']} extra {v['extra_plates']}, "
+                  f"missed {v['missed']}")
     if res["error"]:
         print(f"error: {res['error']}\n{res['stderr_tail']}", file=sys.stderr)
         return 1
