@@ -46,9 +46,9 @@ def test_recognize_reads_odd_image_formats(tmp_path, capsys):
 def test_recognize_table_on_bundled_sample_as_a_command():
     assert sample_image().exists()
     proc = subprocess.run([sys.executable, "-m", "alprd", "recognize"], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "200"})
+                          env={**os.environ, "COLUMNS": "60"})
     assert proc.returncode == 0, proc.stderr
-    assert "sample.jpg" in proc.stdout
+    assert "sample.jpg" in proc.stdout and "粤LQ092V" in proc.stdout.split()  # whole at 60 columns
 
 
 @pytest.mark.skipif(not (SHARED / "ccpd" / "dev").exists(), reason="shared CCPD data not present")

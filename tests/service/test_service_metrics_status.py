@@ -47,7 +47,7 @@ def test_metrics_endpoint_counts_frames_and_status_shows_the_same(tmp_path, svc_
         s = json.loads(res.stdout)
         assert s["running"] and s["healthy"] and s["pid"] == d.proc.pid
         assert s["cameras"]["gate"]["connected"] and not s["cameras"]["dead"]["connected"]
-        res = run_alprd("status", "-c", str(cfg), cwd=tmp_path, extra_env={"COLUMNS": "120"})
+        res = run_alprd("status", "-c", str(cfg), cwd=tmp_path, extra_env={"COLUMNS": "60"})
         assert res.returncode == 0, res.stderr
         out = res.stdout
         assert "running" in out and "gate" in out and "dead" in out and "down" in out and "jsonl" in out, out
