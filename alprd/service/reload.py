@@ -166,6 +166,7 @@ class CameraReloader:
         for cam in ready:
             d.cameras.append(cam)
             d.relay.add_camera(cam.id)
+            d.parking.camera_changed(cam, d.router)  # its in direction and parking role
             d.router.add_camera(cam.id)
         # the worker learns ROIs and polygons before the first frame of a new camera reaches it
         d.sup.send(d.sup.child(WORKER), Cameras(tuple(d.cameras)))
