@@ -302,6 +302,37 @@ class MetricsConfig(_Model):
     port: int = Field(default=9108, ge=0, le=65535, description="0 = any free port (see stats.json)")
 
 
+class WebConfig(_Model):
+    """The web console and HTTP API (alprd/web/, docs/web.md): a child of `alprd run` when enabled."""
+    enabled: bool = False
+    bind: str = Field(default="127.0.0.1", min_length=1)
+    port: int = Field(default=8780, ge=0, le=65535, description="0 = any free port (see web.json)")
+    # Any bind but loopback needs a credential (SECURITY.md): a bearer token, or basic auth.
+    token_env: str | None = None       # an environment variable holding the API token
+    token_file: str | None = None      # or a file holding it (first line)
+    username: str | None = None        # basic auth user ...
+    password_env: str | None = None    # ... and its password's environment variable
+    password_file: str | None = None   # or a file holding it
+    live_buffer: int = Field(default=200, ge=0, le=10000, description="recent live events a new page gets")
+
+    @model_validator(mode="after")
+    def _credential_off_loopback(self):
+        """Any bind but loopback needs a credential source (the values are read at start)."""
+        import ipaddress
+
+        host = self.bind.strip("[]").lower()
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback and not (self.token_env or self.token_file or self.password_env or self.password_file):
+            raise ValueError(f"web.bind: {self.bind} is not loopback: set web.token_env/token_file or "
+                             "web.username with password_env/password_file, or bind 127.0.0.1")
+        if (self.password_env or self.password_file) and not self.username:
+            raise ValueError("web.username: needed with web.password_env/password_file (basic auth)")
+        return self
+
+
 class AppConfig(_Model):
     cameras: list[CameraConfig] = Field(min_length=1)
     defaults: CameraDefaults = CameraDefaults()
@@ -311,6 +342,7 @@ class AppConfig(_Model):
     storage: StorageConfig = StorageConfig()
     metrics: MetricsConfig = MetricsConfig()
     parking: ParkingConfig = ParkingConfig()
+    web: WebConfig = WebConfig()
 
     @field_validator("cameras")
     @classmethod

@@ -16,14 +16,11 @@ Exit codes: 0 running and healthy, 1 running but unhealthy, 2 configuration erro
 from __future__ import annotations
 
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
 from alprd.config import SERVICE_CONFIG
-
-FRESH_S = 20.0
+from alprd.statsfile import FRESH_S, assess  # noqa: F401  (FRESH_S: shared with the web console)
 
 
 def add_parser(sub) -> None:
@@ -48,32 +45,6 @@ def _stats_path(args) -> Path | None:
             print(f"error: {line}", file=sys.stderr)
         return None
     return cfg.state_path("stats.json")
-
-
-def _alive(pid) -> bool:
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError, TypeError):
-        return False
-    except PermissionError:
-        return True  # exists, owned by another user (the alprd service user)
-    return True
-
-
-def assess(s: dict, now: float | None = None, touched: float | None = None) -> dict:
-    """Add 'age_s' and 'running' to a snapshot. `touched` is the file's mtime: a daemon that
-    cannot rewrite the file (full disk) still touches it, so it counts as running, and
-    'figures_age_s' says how old its figures are."""
-    now = time.time() if now is None else now
-    written = s.get("written_at")
-    written = written if isinstance(written, (int, float)) and not isinstance(written, bool) else None
-    alive_at = max(t for t in (written, touched) if t is not None) if (written or touched) else None
-    age = now - alive_at if alive_at is not None else None
-    running = (not s.get("final") and age is not None and age < FRESH_S and _alive(s.get("pid")))
-    out = {**s, "age_s": round(age, 1) if age is not None else None, "running": running}
-    if written is not None and running and now - written >= FRESH_S:
-        out["figures_age_s"] = round(now - written, 1)
-    return out
 
 
 def run(args) -> int:

@@ -83,7 +83,7 @@ def plate_condition(column, pattern: str, dialect: str):
 
 def select_events(dialect: str, *, plate: str | None = None, camera: str | None = None,
                   since: datetime | None = None, until: datetime | None = None,
-                  limit: int | None = 100) -> sa.Select:
+                  limit: int | None = 100, offset: int = 0, travel: str | None = None) -> sa.Select:
     t = schema.plate_events
     q = sa.select(t)
     if plate:
@@ -94,7 +94,11 @@ def select_events(dialect: str, *, plate: str | None = None, camera: str | None 
         q = q.where(t.c.last_seen >= since)
     if until is not None:
         q = q.where(t.c.last_seen <= until)
+    if travel:
+        q = q.where(t.c.travel == travel)
     q = q.order_by(t.c.last_seen.desc(), t.c.id.desc())
+    if offset:
+        q = q.offset(offset)
     return q.limit(limit) if limit else q
 
 
@@ -104,7 +108,8 @@ def row_to_event(row) -> PlateEvent:
         track_id=row.track_id, plate=row.plate, confidence=row.confidence,
         alternatives=row.alternatives or [], reads=row.reads, first_seen=row.first_seen,
         last_seen=row.last_seen, direction=row.direction, parked=bool(row.parked),
-        crop_path=row.crop_path, corners=row.corners, schema_version=row.schema_version))
+        crop_path=row.crop_path, corners=row.corners, schema_version=row.schema_version,
+        travel=row.travel))
 
 
 def find_events(engine: Engine, **filters) -> list[PlateEvent]:
