@@ -35,7 +35,7 @@ from alprd.service.handlers import MainHandlers
 from alprd.service.health import Health
 from alprd.service.relay import FrameRelay
 from alprd.service.reload import CameraReloader
-from alprd.service.specs import WORKER, camera_of, decoder_spec, worker_spec
+from alprd.service.specs import WORKER, camera_of, decoder_spec, web_spec, worker_spec
 from alprd.service.timers import Timers
 from alprd.parking import service as parking_service
 from alprd.sinks.fanout import FanoutSink
@@ -89,9 +89,11 @@ class Daemon:
 
     # -- assembly ------------------------------------------------------------------------------
     def specs(self) -> list[ProcessSpec]:
-        """The children in start order (alprd.service.specs): the worker, then the decoders."""
+        """The children in start order (alprd.service.specs): the web console when enabled, the
+        worker, then the decoders."""
         worker = worker_spec(self.cfg, lambda: self.cameras, self.relay.frames.drained)
-        return [worker] + [self.decoder_spec(cam) for cam in self.cameras]
+        web = [web_spec(self.cfg)] if self.cfg.web.enabled else []
+        return web + [worker] + [self.decoder_spec(cam) for cam in self.cameras]
 
     def decoder_spec(self, cam: CameraConfig) -> ProcessSpec:
         from alprd.stream.decoder import DecoderStats

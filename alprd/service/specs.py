@@ -15,8 +15,10 @@ from alprd.config import AppConfig, CameraConfig, camera_fps
 from alprd.infer.worker import run_worker
 from alprd.process.supervisor import ProcessSpec, RestartPolicy
 from alprd.stream.decoder_process import decoder_main
+from alprd.web.server import web_main
 
 WORKER = "worker"
+WEB = "web"
 _DECODER = "decoder:"
 
 
@@ -48,3 +50,11 @@ def decoder_spec(cfg: AppConfig, cam: CameraConfig, stats, realtime: bool | None
         kwargs=dict(camera=cam, defaults=d, fps=camera_fps(cfg, cam), stats=stats, realtime=realtime),
         restart=RestartPolicy("on-failure", d.reconnect_min_s, d.reconnect_max_s),
         stop_timeout_s=max(d.open_timeout_s, d.read_timeout_s) + 5.0)
+
+
+def web_spec(cfg: AppConfig) -> ProcessSpec:
+    """The web console (alprd.web, when web.enabled): first in start order, so its live stream is
+    subscribed before the first event, and so last to stop; restarted whatever its exit (a bug in
+    it never reaches capture); a configuration it refuses (WebError) is fatal, not retried."""
+    return ProcessSpec(WEB, web_main, kwargs=dict(cfg=cfg), restart=RestartPolicy("always", 1.0, 30.0),
+                       stop_timeout_s=10.0)
