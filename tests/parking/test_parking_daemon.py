@@ -142,9 +142,13 @@ def test_one_visit_per_car_with_its_dwell_and_list_matches_on_every_sink(tmp_pat
     ], state=state, db=db, bus_port=port)
     sub = Subscriber(f"tcp://127.0.0.1:{port}", topic="")
     try:
-        d = DaemonProcess(cfg, tmp_path, "--no-pace")
+        # --keep-running, stopped once every visit closed: an orderly stop at the end of the files
+        # drains waiting frames for at most 30 s, which a loaded test machine may need longer for
+        d = DaemonProcess(cfg, tmp_path, "--no-pace", "--keep-running")
         try:
-            assert d.wait(240) == 0, d.stderr[-4000:]
+            d.wait_for(lambda: len(sub.events("visit.closed")) >= 3, 400, "three visits closed")
+            d.signal(signal.SIGTERM)
+            assert d.wait(120) == 0, d.stderr[-4000:]
         finally:
             d.close()
     finally:
@@ -189,14 +193,14 @@ def test_database_down_and_a_kill_between_entry_and_exit_lose_nothing(tmp_path, 
         d = DaemonProcess(config(tmp_path / "in.yaml", [entry], state=state, db=db, bus_port=port),
                           tmp_path, "--no-pace", "--keep-running")
         try:
-            d.wait_for(lambda: len(sub.events("visit.open")) == 3, 180, "three visits opened")
+            d.wait_for(lambda: len(sub.events("visit.open")) == 3, 400, "three visits opened")
         finally:
             d.kill()
             d.close()
         d = DaemonProcess(config(tmp_path / "out.yaml", [exit_], state=state, db=db, bus_port=port),
                           tmp_path, "--no-pace", "--keep-running")
         try:
-            d.wait_for(lambda: len(sub.events("visit.closed")) == 3, 180, "three visits closed")
+            d.wait_for(lambda: len(sub.events("visit.closed")) == 3, 400, "three visits closed")
             lock.rollback()  # the database is back
             d.wait_for(lambda: [v["status"] for v in rows(db, "visits")] == ["closed"] * 3
                        and len(rows(db, "plate_matches")) == 2, 60, "the spool written to SQL")
