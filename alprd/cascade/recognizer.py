@@ -23,6 +23,7 @@ from alprd.cascade.device import DevicePath
 from alprd.cascade.frames import as_bgr, crop_jpeg
 from alprd.cascade.host import HostPath
 from alprd.cascade.reportable import READ_THRESHOLD, reportable
+from alprd.cascade import zoom
 from alprd.cascade.zoom import SecondLook, ZoomPolicy
 from alprd.events import PlateRead, as_corners
 from alprd.model import geometry, rewarp
@@ -148,11 +149,14 @@ class Recognizer:
                          frames, streams, [lb.scale for _, _, lb in firsts])
         out = []
         for (corners, scores, lb), (c2, s2) in zip(firsts, more):
-            corners = lb.to_frame(corners)
-            if len(s2):
-                corners, scores = np.concatenate((corners, c2)), np.concatenate((scores, s2))
             keep = pp.nms_quads(corners, scores, self.nms_threshold)
-            out.append((corners[keep], scores[keep]))
+            corners, scores = lb.to_frame(corners[keep]), scores[keep]
+            new = zoom.apart(c2, corners)     # where the first pass found a plate, its box stands
+            if new.any():
+                c2, s2 = c2[new], s2[new]
+                k2 = pp.nms_quads(c2, s2, self.nms_threshold)
+                corners, scores = np.concatenate((corners, c2[k2])), np.concatenate((scores, s2[k2]))
+            out.append((corners, scores))
         return out
 
     def _decode(self, logits: np.ndarray) -> list[tuple[str, tuple[float, ...]]]:

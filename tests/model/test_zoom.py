@@ -85,3 +85,15 @@ def test_a_plate_cut_by_a_tile_edge_is_dropped_but_not_at_the_frame_edge():
     quad = np.array([[[0, 50], [60, 50], [60, 70], [0, 70]]], np.float32)   # touches the left edge
     assert not inside(quad, (576, 320), (1080, 1920), (400.0, 0.0), 1.0)[0]   # a cut inside the frame
     assert inside(quad, (576, 320), (1080, 1920), (0.0, 0.0), 1.0)[0]         # the frame's own edge
+
+
+def test_a_second_look_find_over_a_first_pass_plate_does_not_replace_it():
+    """A tile sees part of a plate the first pass found (a tighter, cut box, often scored higher):
+    the first pass's box stands; a find elsewhere is kept."""
+    from alprd.cascade.zoom import apart
+
+    first = np.array([[[100, 100], [250, 100], [250, 150], [100, 150]]], np.float32)
+    part = np.array([[[150, 105], [245, 105], [245, 145], [150, 145]]], np.float32)
+    far = np.array([[[600, 300], [640, 300], [640, 312], [600, 312]]], np.float32)
+    assert apart(np.concatenate([part, far]), first).tolist() == [False, True]
+    assert apart(far, np.zeros((0, 4, 2), np.float32)).tolist() == [True]
