@@ -227,10 +227,15 @@ def test_status_exit_codes_follow_the_snapshot(tmp_path):
     (tmp_path / "stats.json").write_text(json.dumps(snap))
     res = run_alprd("status", "--state-dir", str(tmp_path))
     assert res.returncode == 1 and "UNHEALTHY" in res.stdout, res.stdout + res.stderr
-    snap["written_at"] = time.time() - 600  # a crashed daemon's last snapshot
+    snap["written_at"] = time.time() - 600  # a crashed daemon's last snapshot, last touched then too
     (tmp_path / "stats.json").write_text(json.dumps(snap))
+    os.utime(tmp_path / "stats.json", (snap["written_at"], snap["written_at"]))
     res = run_alprd("status", "--state-dir", str(tmp_path), "--json")
     assert res.returncode == 3 and json.loads(res.stdout)["running"] is False
+    os.utime(tmp_path / "stats.json")  # touched now: a live daemon that cannot rewrite it (full disk)
+    res = run_alprd("status", "--state-dir", str(tmp_path), "--json")
+    assert res.returncode == 1 and json.loads(res.stdout)["figures_age_s"] >= 599
+    assert "cannot rewrite" in res.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("nope: 1\n")
     assert run_alprd("status", "-c", str(bad)).returncode == 2
