@@ -11,8 +11,9 @@ reliable trace), and a colour proposal (blue/yellow/green blobs: half the plates
 frame).
 
 So the look is spread over time, as a camera gives it time:
-- **tiles**: the frame is covered by overlapping full-resolution tiles (TILE_VIEW, ≥ 96 px
-  overlap, so a plate up to ~90 px wide lies whole in one); each call looks at the next
+- **tiles**: the frame is covered by overlapping full-resolution tiles (576×288, overlapping
+  ≥ 96 px across and ≥ 48 px down, so a plate up to ~96 px wide lies whole in one); each call
+  looks at the next
   ``tiles_per_frame`` of them per stream, in turn (a 1080p camera: 20 tiles, each looked at every
   2 s at 10 fps). Frames given without a stream (Recognizer.recognize(frames) with no
   ``streams``: `alprd recognize`, the evaluation) are stills: every tile is looked at at once.
@@ -53,9 +54,11 @@ class ZoomPolicy:
     """How the second look runs. tiles_per_frame 0 turns it off."""
 
     tiles_per_frame: int = ZOOM_TILES_PER_FRAME  # per stream and frame; ALL: every tile (stills)
-    tile_view: tuple[int, int] = (576, 320)  # a tile's DSNet view, width × height (multiples of 32)
+    tile_view: tuple[int, int] = (576, 288)  # a tile's DSNet view, width × height (multiples of 32)
     tile_scale: float = 1.0                # view pixels per frame pixel in a tile
-    min_overlap: int = 96                  # frame pixels two neighbouring tiles share
+    # frame pixels two neighbouring tiles share, across and down: a plate this wide (this tall)
+    # lies whole in one of them (plates are about 3× wider than tall)
+    min_overlap: tuple[int, int] = (96, 48)
     follow_view: tuple[int, int] = (256, 128)
     follow_scale: float = 2.0
     follow_frames: int = 10                # frames a followed plate may go unseen
@@ -86,8 +89,8 @@ def _starts(length: int, span: float, overlap: int) -> list[float]:
 def tile_origins(width: int, height: int, policy: ZoomPolicy) -> list[tuple[float, float]]:
     """Top-left frame pixels of the tiles covering a width × height frame, row by row."""
     fw, fh = policy.tile_view[0] / policy.tile_scale, policy.tile_view[1] / policy.tile_scale
-    xs = [float(round(x)) for x in _starts(width, fw, policy.min_overlap)]   # whole pixels: a 1× tile is
-    ys = [float(round(y)) for y in _starts(height, fh, policy.min_overlap)]  # a copy, not a resample
+    xs = [float(round(x)) for x in _starts(width, fw, policy.min_overlap[0])]   # whole pixels: a 1× tile
+    ys = [float(round(y)) for y in _starts(height, fh, policy.min_overlap[1])]  # is a copy, not a resample
     return [(x, y) for y in ys for x in xs]
 
 

@@ -77,8 +77,8 @@ def test_tiles_cover_the_frame_with_overlap():
     xs = sorted({x for x, _ in tiles})
     ys = sorted({y for _, y in tiles})
     assert xs[0] == 0 and xs[-1] + w == 1920 and ys[0] == 0 and ys[-1] + h == 1080
-    assert all(b - a <= w - p.min_overlap for a, b in zip(xs, xs[1:]))
-    assert all(b - a <= h - p.min_overlap for a, b in zip(ys, ys[1:]))
+    assert all(b - a <= w - p.min_overlap[0] for a, b in zip(xs, xs[1:]))
+    assert all(b - a <= h - p.min_overlap[1] for a, b in zip(ys, ys[1:]))
 
 
 def test_a_plate_cut_by_a_tile_edge_is_dropped_but_not_at_the_frame_edge():
