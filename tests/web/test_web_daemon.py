@@ -1,0 +1,70 @@
+"""The console as the daemon's child: started by one config line, its crash (kill -9) never
+reaches capture (frames keep being processed while it is down), it is restarted on a new pid and
+serves again, and an orderly stop takes it down with the daemon (exit 0, no process left)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+
+import httpx
+
+from benchmarks.harness import Daemon, config, write_config
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _web(state):
+    try:
+        return json.loads((state / "web.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _answers(url: str):
+    try:
+        r = httpx.get(url + "api/cameras", timeout=30)
+        return r.json() if r.status_code == 200 else None
+    except httpx.HTTPError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_web_child_crashes_alone_and_comes_back(tmp_path):
+    state = tmp_path / "var"
+    doc = config([{"id": "sample", "url": "builtin:sample.mp4", "loop": True}], state_dir=state,
+                 sinks={"sql": {"enabled": True, "url": f"sqlite:///{tmp_path / 'alprd.db'}"},
+                        "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{_free_port()}"}},
+                 web={"enabled": True, "port": 0})
+    cfg = write_config(tmp_path / "alprd.yaml", doc)
+    with Daemon(cfg, tmp_path, "--keep-running") as d:
+        d.wait_ready(300)
+        first = d.wait_for(lambda: _web(state), 300, "web.json")
+        body = d.wait_for(lambda: _answers(first["url"]), 300, "the console to answer")
+        assert [c["camera_id"] for c in body["cameras"]] == ["sample"]
+        os.kill(first["pid"], signal.SIGKILL)
+        before = d.wait_for(lambda: d.stats(), 60, "a snapshot")["frames"]["processed"]
+        # capture goes on while the console is down, and the console comes back on a new pid
+        d.wait_for(lambda: (d.stats() or {}).get("frames", {}).get("processed", 0) > before + 5, 300,
+                   "frames processed after the web child died")
+        second = d.wait_for(lambda: (w := _web(state)) and w["pid"] != first["pid"] and w, 300, "a new web.json")
+        d.wait_for(lambda: _answers(second["url"]), 300, "the restarted console to answer")
+        d.wait_for(lambda: (d.stats() or {}).get("restarts", {}).get("web", 0) >= 1, 60, "the restart counted")
+        assert d.proc.poll() is None
+        d.signal()
+        assert d.wait(300) == 0, d.stderr[-4000:]
+    assert not _alive(second["pid"])
+    assert "Traceback" not in d.stderr, d.stderr[-4000:]
+    assert "web console on http://127.0.0.1:" in d.stderr
