@@ -33,6 +33,9 @@ _DECODER_COUNTERS = (
     ("dropped", "ring_overwrites", "Frames overwritten in the ring before anyone read them"),
     ("reconnects", "camera_reconnects", "Reconnects of the camera's stream"),
     ("errors", "camera_errors", "Open/read errors of the camera's stream"),
+    ("clock_resyncs", "camera_clock_resyncs", "Times the stream's clock went back and sampling resynchronised"),
+    ("clock_skipped", "camera_clock_skipped_frames", "Frames not sampled because their time did not move forward"),
+    ("oversized", "camera_oversized_refusals", "Connections refused for frames above max_frame_pixels"),
 )
 
 

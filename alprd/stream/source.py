@@ -268,6 +268,9 @@ class FrameSource:
                 if not self._take(ts):
                     if not moved:
                         self.counters.clock_skipped += 1
+                        self._log_sometimes("skipped", logging.INFO, "%s: %d frame(s) whose time did "
+                                            "not move forward not sampled", self.name,
+                                            self.counters.clock_skipped)
                     continue
                 if self._paced:
                     delay = ts - time.time()
