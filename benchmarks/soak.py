@@ -1,6 +1,6 @@
 """Soak: the real daemon on N looping streams for a long time, watching for anything that grows.
 
-    python -m benchmarks.soak [--cameras 4] [--seconds 600] [--warmup 60] [--json]
+    python -m benchmarks.soak [--cameras 4] [--seconds 600] [--warmup 60] [--hostile] [--json]
 
 The stream is made here (benchmarks.scenes.crossing_video: light plates crossing a dark street one
 after another); every camera loops it, so tracks open and close, previews and finals flow through
@@ -17,6 +17,10 @@ first and last values, so a leak shows as a steady slope; and the slope of the s
 since allocators grow in steps and then stay (a whole-run slope counts a step as growth). Target:
 no growth after warm-up (second-half RSS slopes within noise, fds, threads and rings flat). --json prints everything (with the samples
 under --samples) for machines.
+
+--hostile adds issue 18's neighbours (benchmarks.hostile) for the whole run: a local client
+flooding the bus with distinct subscriptions over 4 connections, and one more camera, an HTTP
+stream of 5000x5000 frames that the decoder refuses (max_frame_pixels) and retries forever.
 """
 from __future__ import annotations
 
@@ -202,6 +206,8 @@ def print_table(result: dict) -> None:
     print(f"events on the bus: {ev['bus_preview']} preview, {ev['bus_final']} final, {ev['bus_missed']} missed; "
           f"stats.json: {result['stats'].get('events')}, frames {result['stats'].get('frames')}; "
           f"restarts {result['stats'].get('restarts')}; exit {result['exit_code']}")
+    if result.get("hostile"):
+        print(f"hostile: {result['hostile']}")
     print("growth: " + ("; ".join(result["grew"]) if result["grew"] else "none after warm-up"))
 
 
@@ -250,9 +256,9 @@ class _BusCounter:
 
 
 def write_config(path: Path, video: Path, cameras: int, *, state: Path, weights: str, fps: float,
-                 bus_port: int, threads: int) -> Path:
+                 bus_port: int, threads: int, extra_cameras: list[dict] = ()) -> Path:
     return harness.write_config(path, harness.config(
-        [{"id": f"cam{i}", "url": str(video), "loop": True} for i in range(cameras)],
+        [{"id": f"cam{i}", "url": str(video), "loop": True} for i in range(cameras)] + list(extra_cameras),
         state_dir=state, weights=weights, defaults={"fps": fps},
         inference={"threads": threads, "max_batch": 4}, tracking={"max_unseen_s": 1.0},
         sinks={"sql": {"enabled": True, "url": f"sqlite:///{state / 'alprd.db'}"},
@@ -262,7 +268,7 @@ def write_config(path: Path, video: Path, cameras: int, *, state: Path, weights:
 
 def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, weights: str | None,
         size: tuple[int, int], fps: float, threads: int, workdir: Path | None = None,
-        log=lambda msg: print(msg, file=sys.stderr, flush=True)) -> dict:
+        log=lambda msg: print(msg, file=sys.stderr, flush=True), hostile: bool = False) -> dict:
     from benchmarks.model import load_average, resolve_weights
     from benchmarks.scenes import crossing_video
 
@@ -273,8 +279,15 @@ def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, w
         video, _ = crossing_video(tmp / "street.mp4", size=size, seconds=8.0, fps=10, cross_s=2.5, gap_s=1.5)
         state = tmp / "state"
         port = _free_port()
+        oversized = flooder = None
+        extra = []
+        if hostile:
+            from benchmarks.hostile import OversizedCamera, oversized_mjpeg
+
+            oversized = OversizedCamera(oversized_mjpeg(tmp / "huge.avi"))
+            extra = [{"id": "hostile", "url": oversized.url}]
         cfg = write_config(tmp / "alprd.yaml", video, cameras, state=state, weights=wpath, fps=fps,
-                           bus_port=port, threads=threads)
+                           bus_port=port, threads=threads, extra_cameras=extra)
         bus = _BusCounter(f"tcp://127.0.0.1:{port}")
         load_before = load_average()
         daemon = harness.Daemon(cfg, tmp, stdout=subprocess.DEVNULL)
@@ -286,6 +299,10 @@ def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, w
                 daemon.wait_ready(300)
             except AssertionError as exc:
                 raise RuntimeError(f"the daemon did not start: {exc}") from None
+            if hostile:
+                from benchmarks.hostile import SubscriptionFlooder
+
+                flooder = SubscriptionFlooder(f"tcp://127.0.0.1:{port}")
             log(f"soak: daemon running (pid {proc.pid}); sampling every {interval:g} s for {seconds:g} s")
             t0 = time.monotonic()
             next_at = t0
@@ -306,6 +323,9 @@ def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, w
             daemon.signal(signal.SIGTERM)
             exit_code = daemon.wait(120)
         finally:
+            flood_sent = flooder.close() if flooder is not None else None
+            if oversized is not None:
+                oversized.close()
             daemon.close()
             time.sleep(0.3)
             bus.close()
@@ -321,6 +341,10 @@ def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, w
             "events": {"bus_preview": bus.counts.get("plate.preview", 0), "bus_final": bus.counts.get("plate.final", 0),
                        "bus_missed": bus.gaps.missed},
             "stats": {k: stats.get(k) for k in ("events", "frames", "restarts", "processed_fps")},
+            "hostile": None if not hostile else {
+                "subscriptions_offered": flood_sent, "camera_requests": oversized.requests,
+                "bus": (stats.get("sinks") or {}).get("bus"),
+                "hostile_decoder": (stats.get("decoders") or {}).get("hostile")},
             "growth": table, "grew": verdict(table), "samples": samples,
         }
 
@@ -338,10 +362,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="inference threads (0: library default)")
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     ap.add_argument("--samples", action="store_true", help="with --json: include every sample")
+    ap.add_argument("--hostile", action="store_true",
+                    help="add a bus subscription flooder and a camera of oversized frames (issue 18)")
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.lower().split("x"))
     result = run(args.cameras, args.seconds, args.warmup, args.interval, args.weights, (w, h), args.fps,
-                 args.threads)
+                 args.threads, hostile=args.hostile)
     if args.json:
         if not args.samples:
             result.pop("samples")
