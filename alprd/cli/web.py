@@ -43,9 +43,15 @@ def run(args) -> int:
     except WebError as exc:
         return _fail(str(exc))
     restrict_umask()
+    import signal
+    import threading
+
     from alprd.web.server import serve
 
+    stop = threading.Event()  # SIGTERM/SIGINT: an orderly stop and exit 0 (uvicorn's own re-raise them)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
     try:
-        return serve(settings)
+        return serve(settings, stop=stop, own_signals=False)
     except WebError as exc:
         return _fail(str(exc), 1)

@@ -74,6 +74,8 @@ def serve(settings: WebSettings, *, stop: threading.Event | None = None, own_sig
 
     from alprd.web.app import create_app
 
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):  # "Started server process..." is noise
+        logging.getLogger(name).setLevel(logging.WARNING)
     sock = bind_socket(settings.bind, settings.port)
     url = url_of(sock)
     app = create_app(settings)

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import time
 
 import httpx
 
@@ -68,3 +69,36 @@ def test_the_web_child_crashes_alone_and_comes_back(tmp_path):
     assert not _alive(second["pid"])
     assert "Traceback" not in d.stderr, d.stderr[-4000:]
     assert "web console on http://127.0.0.1:" in d.stderr
+
+
+def test_alprd_web_alone_serves_and_stops_on_sigterm(tmp_path):
+    """`alprd web` without a daemon: the config's database (none yet: a 503 line), the page, and
+    SIGTERM stops it with exit 0."""
+    import subprocess
+
+    from benchmarks.harness import alprd_cmd, env
+
+    state = tmp_path / "var"
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"cameras: [{{id: a, url: x.mp4}}]\nstorage: {{state_dir: {state}}}\n"
+                   f"sinks: {{sql: {{url: 'sqlite:///{tmp_path / 'none.db'}'}}, bus: {{enabled: false}}}}\n")
+    p = subprocess.Popen(alprd_cmd("web", "-c", str(cfg), "--port", "0"), cwd=tmp_path, env=env(),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while _web(state) is None and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        web = _web(state)
+        assert web and web["pid"] == p.pid, p.stderr.read() if p.poll() is not None else "no web.json"
+        assert httpx.get(web["url"], timeout=60).status_code == 200
+        r = httpx.get(web["url"] + "api/events", timeout=60)
+        assert r.status_code == 503 and "no database at" in r.json()["detail"]
+        assert httpx.get(web["url"] + "api/live", timeout=60).status_code == 503  # the bus is off
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(120) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(30)
+    err = p.stderr.read()
+    assert "Traceback" not in err and "web console on http://127.0.0.1:" in err
