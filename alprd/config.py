@@ -48,6 +48,18 @@ class Rect(_Model):
     height: int = Field(gt=0)
 
 
+class MotionConfig(_Model):
+    """The motion gate (alprd.stream.motion): frames where nothing changed within the ROI skip
+    inference; the tracker keeps what it saw. Off by default: on, a still scene costs a camera
+    about one inferred frame per min_interval_s instead of every sampled frame."""
+
+    enabled: bool = False
+    threshold: float = Field(default=0.002, gt=0, le=1, description="share of the small grey copy that must change")
+    pixel_delta: float = Field(default=12.0, gt=0, le=255, description="grey levels a cell must move")
+    min_interval_s: float = Field(default=1.0, gt=0, le=60, description="a frame is inferred at least this often")
+    width: int = Field(default=160, ge=16, le=1920, description="columns of the small grey copy")
+
+
 class CameraConfig(_Model):
     id: str = Field(min_length=1, max_length=CAMERA_ID_MAX, pattern=r"^[A-Za-z0-9_.-]+$")
     url: str = Field(min_length=1)
@@ -59,6 +71,7 @@ class CameraConfig(_Model):
     polygon: list[tuple[float, float]] | None = None
     enabled: bool = True
     parking: CameraParking | None = None  # role in a car park and which way is "in" (docs/parking.md)
+    motion: MotionConfig | None = None  # None = defaults.motion
 
     @field_validator("polygon")
     @classmethod
@@ -79,6 +92,7 @@ class CameraDefaults(_Model):
     # decoded: a hostile or misconfigured stream cannot size the shared-memory ring (8 slots of
     # 4096x4096 BGR = 400 MB per camera). Raise it for 8K cameras.
     max_frame_pixels: int = Field(default=4096 * 4096, ge=64 * 64, le=1 << 30)
+    motion: MotionConfig = MotionConfig()
 
 
 CPU_MAX_BATCH = 4

@@ -31,7 +31,14 @@ class MainHandlers:
 
     # -- messages ------------------------------------------------------------------------------
     def on_frame(self, child, msg: FrameReady) -> None:
-        self.d.relay.received(msg.ref, time.monotonic())
+        d, ref = self.d, msg.ref
+        if ref.unchanged:  # the motion gate's mark: the camera is alive, its scene unchanged
+            if d.relay.unchanged(ref, time.monotonic()) and ref.camera_id in d.router.trackers:
+                d.router.still(ref.camera_id, ref.timestamp)
+            return
+        if ref.gate == "moved" and ref.camera_id in d.router.trackers:
+            d.router.moved(ref.camera_id, ref.timestamp)
+        d.relay.received(ref, time.monotonic())
 
     def on_results(self, child, msg: Results) -> None:
         d = self.d

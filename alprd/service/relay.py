@@ -36,6 +36,16 @@ class FrameRelay:
         if dropped:
             self.counters.frames_dropped_waiting(ref.camera_id, dropped)
 
+    def unchanged(self, ref: FrameRef, now: float) -> bool:
+        """A frame the motion gate marked unchanged: the camera is not silent, nothing is queued.
+        True when the tracker may take it (no earlier frame of the camera waits or is in flight:
+        their results would arrive after it)."""
+        if ref.camera_id not in self.frames:
+            return False
+        self.counters.frame_gated(ref.camera_id)
+        self.last_frame[ref.camera_id] = (ref.timestamp, now)
+        return not self.frames.busy(ref.camera_id)
+
     def answered(self, stats: BatchStats) -> None:
         self.frames.done(stats.refs_by_camera)
 

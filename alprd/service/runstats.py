@@ -72,6 +72,7 @@ class CameraCounters:
     dropped: int = 0
     stale: int = 0
     lost: int = 0
+    gated: int = 0     # frames the motion gate marked unchanged (not inferred)
     reads: int = 0
     events: dict[str, int] = field(default_factory=lambda: {k: 0 for k in PlateEvent.KINDS})
 
@@ -83,6 +84,7 @@ class Counters:
     frames_dropped: int = 0      # descriptors dropped while waiting (worker too slow)
     frames_stale: int = 0        # descriptors whose ring slot was overwritten before reading
     frames_lost: int = 0         # in flight when the worker died
+    frames_gated: int = 0        # marked unchanged by a decoder's motion gate (not inferred)
     reads: int = 0
     batches: int = 0
     infer_s: float = 0.0
@@ -101,6 +103,10 @@ class Counters:
     def frame_received(self, cid: str) -> None:
         self.frames_in += 1
         self.camera(cid).received += 1
+
+    def frame_gated(self, cid: str) -> None:
+        self.frames_gated += 1
+        self.camera(cid).gated += 1
 
     def frames_dropped_waiting(self, cid: str, n: int = 1) -> None:
         self.frames_dropped += n
@@ -146,7 +152,8 @@ def snapshot(c: Counters, *, uptime_s: float, running_s: float, open_tracks: int
         "uptime_s": round(uptime_s, 3),
         "running_s": round(running_s, 3),  # since every child was up (the model loaded)
         "frames": {"received": c.frames_in, "processed": c.frames_processed,
-                   "dropped": c.frames_dropped, "stale": c.frames_stale, "lost": c.frames_lost},
+                   "dropped": c.frames_dropped, "stale": c.frames_stale, "lost": c.frames_lost,
+                   "gated": c.frames_gated},
         "processed_fps": round(c.frames_processed / running_s, 3) if running_s > 0 else 0.0,
         "batches": c.batches,
         "mean_batch": round(c.frames_processed / c.batches, 3) if c.batches else 0.0,

@@ -10,16 +10,19 @@ from __future__ import annotations
 import logging
 import queue as queue_mod
 import time
+from dataclasses import replace
 from multiprocessing import get_context
 
 from alprd.config import CameraConfig, CameraDefaults
+from alprd.stream.motion import STILL, GateParams, MotionGate
 from alprd.stream.ring import FrameRef, FrameRing
 from alprd.stream.source import FrameSource
 
 log = logging.getLogger(__name__)
 
 _FIELDS = ("decoded", "sampled", "dropped", "queue_dropped", "reconnects", "errors", "connected",
-           "last_frame_ts", "width", "height", "running", "clock_resyncs", "clock_skipped", "oversized")
+           "last_frame_ts", "width", "height", "running", "clock_resyncs", "clock_skipped", "oversized",
+           "gated")
 
 
 class DecoderStats:
@@ -32,7 +35,8 @@ class DecoderStats:
     full queue), reconnects, errors, connected (0/1), last_frame_ts (epoch s), width, height,
     running (0/1, set while the decoder loop is alive), clock_resyncs (times the stream's clock went
     back and sampling re-anchored), clock_skipped (frames not sampled because their time did not
-    move forward), oversized (connections refused for frames above max_frame_pixels).
+    move forward), oversized (connections refused for frames above max_frame_pixels), gated
+    (frames the motion gate found unchanged: sent as marks, not inferred).
     """
 
     __slots__ = ("_arr",)
@@ -60,6 +64,14 @@ class DecoderStats:
 
     def __setstate__(self, arr) -> None:
         self._arr = arr
+
+
+def gate_params(camera: CameraConfig, defaults: CameraDefaults) -> GateParams:
+    """The camera's motion settings (its own, else the defaults'), with its ROI."""
+    m = camera.motion or defaults.motion
+    roi = (camera.roi.x, camera.roi.y, camera.roi.width, camera.roi.height) if camera.roi else None
+    return GateParams(enabled=m.enabled, threshold=m.threshold, pixel_delta=m.pixel_delta,
+                      min_interval_s=m.min_interval_s, width=m.width, roi=roi)
 
 
 def put_dropping_oldest(out_queue, item) -> int:
@@ -103,6 +115,7 @@ def run_decoder(camera: CameraConfig, defaults: CameraDefaults, fps: float, out_
     source = FrameSource.from_config(camera, defaults, fps, stop_event=stop_event, realtime=realtime,
                                      on_change=publish)
     ring = FrameRing(camera.id, slots=defaults.ring_slots)
+    gate = MotionGate(gate_params(camera, defaults))
     queue_dropped = 0
     last_publish = last_ts = 0.0
     if stats is not None:
@@ -112,20 +125,27 @@ def run_decoder(camera: CameraConfig, defaults: CameraDefaults, fps: float, out_
     ended = False
     try:
         for seq, ts, frame in source:
-            ref: FrameRef = ring.write(frame, ts, seq)
+            verdict = gate.verdict(frame, ts) if gate.params.enabled else ""
+            if verdict != STILL:
+                ref: FrameRef = ring.write(frame, ts, seq)
+                if verdict:
+                    ref = replace(ref, gate=verdict)
+            else:  # a mark, not a frame: nothing to copy, nothing to infer
+                ref = FrameRef(camera.id, seq, ts, -1, tuple(frame.shape), "", gate=STILL)
             queue_dropped += put_dropping_oldest(out_queue, ref)
             last_ts = ts
             now = time.monotonic()
             if stats is not None and now - last_publish >= 0.2:
                 last_publish = now
                 publish(source)
-                stats.set(dropped=ring.dropped, queue_dropped=queue_dropped, last_frame_ts=ts)
+                stats.set(dropped=ring.dropped, queue_dropped=queue_dropped, last_frame_ts=ts,
+                          gated=gate.gated)
         ended = not stop_event.is_set()
     finally:
         if stats is not None:
             publish(source)
             stats.set(dropped=ring.dropped, queue_dropped=queue_dropped, last_frame_ts=last_ts,
-                      connected=0.0, running=0.0)
+                      connected=0.0, running=0.0, gated=gate.gated)
         if ended and keep_ring_at_end:
             ring.detach()
         else:

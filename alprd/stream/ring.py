@@ -56,6 +56,14 @@ class FrameRef:
     slot: int
     shape: tuple[int, ...]
     shm_name: str
+    # The motion gate's verdict (alprd.stream.motion): "" no gate; "moved" or "due" (its minimum
+    # rate) inferred; "still" nothing changed: not in the ring (slot -1), not inferred, it tells
+    # the tracker the scene is as it was ("not looked at", not "not seen").
+    gate: str = ""
+
+    @property
+    def unchanged(self) -> bool:
+        return self.gate == "still"
 
 
 _GENERATIONS = itertools.count(1)

@@ -30,6 +30,18 @@ class TrackRouter:
             raise KeyError(f"no tracker for camera {result.camera_id!r}")
         return tracker.update(result)
 
+    def moved(self, camera_id: str, timestamp: float) -> None:
+        """The camera's motion gate let a frame through because its scene changed (Tracker.moved)."""
+        tracker = self.trackers.get(camera_id)
+        if tracker is not None:
+            tracker.moved(timestamp)
+
+    def still(self, camera_id: str, timestamp: float) -> None:
+        """A frame of the camera the motion gate found unchanged (Tracker.still)."""
+        tracker = self.trackers.get(camera_id)
+        if tracker is not None:
+            tracker.still(timestamp)
+
     def open_tracks_of(self, camera_id: str) -> int:
         return self.trackers[camera_id].open_tracks
 

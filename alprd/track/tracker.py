@@ -45,6 +45,7 @@ class Tracker:
         self.next_id = id_start
         self._tracks: dict[int, Track] = {}
         self._clock: float | None = None  # latest frame timestamp seen
+        self._moved_at = float("inf")  # when the motion gate last saw the scene move
 
     @property
     def open_tracks(self) -> int:
@@ -72,6 +73,23 @@ class Tracker:
         events += self._expire(now, seen=touched)
         events += self._previews(touched)
         return events
+
+    def moved(self, timestamp: float) -> None:
+        """The motion gate let a frame through because the scene changed at `timestamp`."""
+        self._moved_at = float(timestamp)
+
+    def still(self, timestamp: float) -> None:
+        """A frame the motion gate found unchanged ("not looked at", not "not seen"). A track
+        seen since the scene last moved cannot have left without moving it, so it stays seen even
+        if the detector missed it on a frame inferred for the gate's minimum rate: a parked car is
+        neither ended nor announced again. A track last seen before the last movement (a car
+        that drove off) is not kept. Nothing ends or starts here."""
+        if self._clock is None or timestamp <= self._clock:
+            return  # older than what was already inferred: nothing to add
+        self._clock = float(timestamp)
+        for t in self._tracks.values():
+            if t.last_seen >= self._moved_at:
+                t.last_seen = self._clock
 
     def expire(self, now: float) -> list[PlateEvent]:
         """End tracks unseen for more than max_unseen_s at `now` (same clock as the frames).
