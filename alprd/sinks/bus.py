@@ -39,7 +39,8 @@ import zmq
 
 from alprd.config import BusSinkConfig
 from alprd.events import PlateEvent
-from alprd.sinks.bus_guard import MAX_MESSAGE_BYTES, ConnectionLedger, SubscriptionGate, cut_connection
+from alprd.sinks.bus_guard import (MAX_MESSAGE_BYTES, ConnectionLedger, SubscriptionGate, cut_connection,
+                                   local_address)
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +350,7 @@ class BusSink:
         """A connection holds more subscriptions than any subscriber needs: drop it (bus_guard)."""
         held = self.connections.held.get(fd, 0)
         self.connections.closed(fd)
-        if cut_connection(fd):
+        if cut_connection(fd, local_address(self.endpoint)):
             self.connections.cut += 1
             if time.monotonic() - self._cut_logged >= _LOG_EVERY_S:
                 self._cut_logged = time.monotonic()

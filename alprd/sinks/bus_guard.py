@@ -99,10 +99,23 @@ class ConnectionLedger:
             self.total -= 1
 
 
-def cut_connection(fd: int) -> bool:
+def local_address(endpoint: str):
+    """What getsockname() of a connection accepted on this bound endpoint returns, as far as it
+    can be known: the port for tcp://, the path for ipc://, else None."""
+    scheme, _, rest = endpoint.partition("://")
+    if scheme == "tcp":
+        port = rest.rsplit(":", 1)[-1]
+        return int(port) if port.isdigit() else None
+    if scheme == "ipc":
+        return rest
+    return None
+
+
+def cut_connection(fd: int, local=None) -> bool:
     """Shut a subscriber's TCP/IPC connection down under libzmq's feet (it has no call to drop one
     peer of a bound socket): libzmq sees the end of the stream, ends that connection and frees its
-    subscriptions. Only a stream socket that has a peer is touched."""
+    subscriptions. Only a connected stream socket on our own address (`local_address`) is touched,
+    so a descriptor libzmq closed meanwhile and the process reused is left alone."""
     try:
         dup = socket.socket(fileno=os.dup(fd))
     except OSError:
@@ -111,6 +124,10 @@ def cut_connection(fd: int) -> bool:
         if dup.type != socket.SOCK_STREAM:
             return False
         dup.getpeername()
+        name = dup.getsockname()
+        here = name[1] if isinstance(name, tuple) else name
+        if local is not None and here != local:
+            return False
         dup.shutdown(socket.SHUT_RDWR)
         return True
     except OSError:
