@@ -315,3 +315,42 @@ def test_http_video_file_ends_like_a_file(video_file):
     assert [frame_index(f) for _, _, f in items] == list(range(50)) + list(range(10))
     ts = [t for _, t, _ in items]
     assert all(b > a for a, b in zip(ts, ts[1:]))
+
+
+def test_a_finished_hls_playlist_over_http_ends_like_a_file(tmp_path):
+    """HLS with #EXT-X-ENDLIST declares its duration: read once (issue 18 item 15), where a live
+    playlist would be reconnected."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    import av
+
+    src_video = make_video(tmp_path / "src.mp4", frames=30)
+    hls = tmp_path / "hls"
+    hls.mkdir()
+    with av.open(str(src_video)) as inp, av.open(str(hls / "index.m3u8"), "w", format="hls",
+                                                  options={"hls_time": "1", "hls_playlist_type": "vod"}) as out:
+        ins = inp.streams.video[0]
+        outs = out.add_stream_from_template(ins)
+        for packet in inp.demux(ins):
+            if packet.dts is None:
+                continue
+            packet.stream = outs
+            out.mux(packet)
+    assert "#EXT-X-ENDLIST" in (hls / "index.m3u8").read_text()
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Quiet, directory=str(hls))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        try:
+            src = FrameSource(f"http://127.0.0.1:{httpd.server_address[1]}/index.m3u8", open_timeout_s=5,
+                              read_timeout_s=5, reconnect_min_s=0.02, reconnect_max_s=0.05)
+            items = collect(src, limit=200)
+        finally:
+            httpd.shutdown()
+    assert src.live and src.finite and src.counters.reconnects == 0
+    assert [frame_index(f) for _, _, f in items] == list(range(30))
