@@ -21,11 +21,11 @@ import logging
 import multiprocessing.connection
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
 from alprd.config import AppConfig, CameraConfig
+from alprd.process import signals
 from alprd.process.sdnotify import ServiceNotifier
 from alprd.process.supervisor import FATAL, FINISHED, ProcessSpec, Supervisor
 from alprd.service import preflight, report, runstats
@@ -76,7 +76,7 @@ class Daemon:
         self.health = Health(self.notify.watchdog_s, time.monotonic())
         self.reloader = CameraReloader(self)
         self.handlers = MainHandlers(self)
-        self._rates = report.RateMeter(time.monotonic())
+        self.rates = report.RateMeter(time.monotonic())
         self.recent_fps: dict[str, float] = {}
         self.metrics = None
         self.snapshot: dict = {}  # the latest published by the loop: what other threads read
@@ -117,11 +117,16 @@ class Daemon:
             parking_service.build_stage(self.cfg, self.cameras, fanout.sinks), publish=fanout.publish)
         self.events = EventPath(crops, fanout, self.counters, stages=[self.parking])
         self.sup = Supervisor(self.specs())
-        previous = self._install_signal_handlers()
+        with signals.recorded(self._signals):  # the loop acts on them (_on_signals)
+            self._run()
+        return self.exit_code
+
+    def _run(self) -> None:
+        fanout = self.events.fanout
         log.info("alprd starting: %d camera(s), sinks: %s", len(self.cameras),
                  ", ".join(getattr(s, "name", "?") for s in fanout.sinks) or "none")
         self.publish_snapshot()
-        self._start_metrics()
+        self.metrics = report.start_metrics(self.cfg.metrics, self.stats)
         self.notify.status(f"starting: loading the model, {len(self.cameras)} camera(s)")
         try:
             if self.sup.start_all(pump=self._step, abort=lambda: self.stop_reason is not None):
@@ -142,8 +147,6 @@ class Daemon:
         finally:
             self.sup.kill_all()  # only does anything on an error path
             self._finish()
-            self._restore_signal_handlers(previous)
-        return self.exit_code
 
     def _step(self, timeout: float) -> None:
         """One turn of the main loop: signals, messages, child changes, dispatch, timers."""
@@ -232,31 +235,7 @@ class Daemon:
                 self.metrics.stop()
             self.notify.close()
 
-    def _install_signal_handlers(self):
-        if threading.current_thread() is not threading.main_thread():
-            return None  # embedded in a test thread: the owner stops us with request_stop()
-
-        def handler(signum, _frame):
-            self._signals.append(signum)  # the loop acts; nothing else happens here
-
-        return {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-
-    @staticmethod
-    def _restore_signal_handlers(previous) -> None:
-        for s, h in (previous or {}).items():
-            signal.signal(s, h)
-
-    # -- reporting -----------------------------------------------------------------------------
-    def _start_metrics(self) -> None:
-        m = self.cfg.metrics
-        if not m.enabled:
-            return
-        from alprd.service.metrics import MetricsServer
-
-        self.metrics = MetricsServer(self.stats, m.bind, m.port)
-        if not self.metrics.start():
-            self.metrics = None
-
+    # -- reporting (report.py) -----------------------------------------------------------------
     def stats(self) -> dict:
         """The latest snapshot the loop published (stats.json, the metrics endpoint, `alprd
         status`). Safe from any thread: the loop replaces it whole, nobody mutates it."""
@@ -270,10 +249,4 @@ class Daemon:
         return report.status_line(self)
 
     def _write_stats(self, final: bool = False) -> None:
-        if not final:
-            self.recent_fps = self._rates.update(
-                {cid: c.processed for cid, c in list(self.counters.cameras.items())}, time.monotonic())
-        data = dict(self.publish_snapshot(), final=final)
-        if self.running_since is not None and not final:
-            self.notify.status(self.status_line())
-        runstats.write_atomic(self.stats_path, data)
+        report.write_stats(self, final)

@@ -76,3 +76,26 @@ def masked(url: str) -> str:
     from alprd.stream.source import mask_url
 
     return mask_url(url)
+
+
+def write_stats(d, final: bool = False) -> None:
+    """Publish a fresh snapshot and write it to stats.json (rates of the interval first; the
+    final write keeps the last rates); STATUS= follows while running."""
+    if not final:
+        d.recent_fps = d.rates.update({cid: c.processed for cid, c in list(d.counters.cameras.items())},
+                                       time.monotonic())
+    data = dict(d.publish_snapshot(), final=final)
+    if d.running_since is not None and not final:
+        d.notify.status(d.status_line())
+    runstats.write_atomic(d.stats_path, data)
+
+
+def start_metrics(cfg, stats):
+    """The Prometheus endpoint reading stats() (the published snapshot), or None (disabled, or
+    its port is taken: logged, the daemon runs on without it)."""
+    if not cfg.enabled:
+        return None
+    from alprd.service.metrics import MetricsServer
+
+    server = MetricsServer(stats, cfg.bind, cfg.port)
+    return server if server.start() else None
