@@ -165,8 +165,6 @@ def run_offline(root: Path, cars: int, cameras: int, fps: float, workdir: Path, 
     measurement, on a machine too loaded to hold the cameras in real time."""
     import av
 
-    from alprd.cascade import Recognizer
-    from alprd.cascade.zoom import ZoomPolicy
     from alprd.config import InferenceConfig, TrackingConfig
     from alprd.events import FrameResult
     from alprd.infer.worker import build_recognizer

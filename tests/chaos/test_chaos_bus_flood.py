@@ -13,7 +13,7 @@ import time
 
 from bursts import burst_schedule, make_burst_video
 from chaos_helpers import (DaemonProcess, Ledger, Subscriber, chaos_config, events, free_port,
-                           no_tracebacks, sql_finals, stats, stop_daemon)
+                           no_tracebacks, sql_finals, stats)
 
 PLATES = 6
 RSS_BOUND_MB = 150  # growth of the main process while flooded (before the fix: > 1000)
