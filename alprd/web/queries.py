@@ -75,21 +75,37 @@ def _previews(engine: Engine, *, limit: int, offset: int, plate=None, camera=Non
 
 
 def _attach_matches(engine: Engine, rows: list[dict]) -> None:
-    """Each event's plate-list matches (plate_matches.source_event_id), for highlighting."""
+    """Each event's plate-list matches, for highlighting: those of its track (camera, track id)
+    seen while the track lasted. Not by source_event_id alone: a vehicle matched on its preview
+    is matched once (the derived id is the track's), so its final's row names the preview."""
     for r in rows:
         r["matches"] = []
     if not rows:
         return
     m = schema.plate_matches
-    by_id = {r["event_id"]: r for r in rows}
-    q = sa.select(m.c.source_event_id, m.c.list_name, m.c.list_kind, m.c.entry_plate, m.c.entry_label,
-                  m.c.distance).where(m.c.source_event_id.in_(list(by_id)))
+    times = [_parse(r["first_seen"]) for r in rows] + [_parse(r["last_seen"]) for r in rows]
+    q = (sa.select(m.c.camera_id, m.c.track_id, m.c.seen_at, m.c.source_event_id, m.c.list_name, m.c.list_kind,
+                   m.c.entry_plate, m.c.entry_label, m.c.distance)
+         .where(m.c.camera_id.in_({r["camera_id"] for r in rows}), m.c.track_id.in_({r["track_id"] for r in rows}),
+                m.c.seen_at >= min(times), m.c.seen_at <= max(times))
+         .order_by(m.c.seen_at, m.c.id))
     with engine.connect() as conn:
-        for x in conn.execute(q):
-            if x.source_event_id in by_id:
-                by_id[x.source_event_id]["matches"].append(dict(
-                    list_name=x.list_name, list_kind=x.list_kind, entry_plate=x.entry_plate,
-                    entry_label=x.entry_label, distance=x.distance))
+        found = conn.execute(q).all()
+    for r in rows:
+        t0, t1 = _parse(r["first_seen"]), _parse(r["last_seen"])
+        seen = set()
+        for x in found:
+            if x.camera_id == r["camera_id"] and x.track_id == r["track_id"] and t0 <= x.seen_at <= t1 \
+                    and x.list_name not in seen:
+                seen.add(x.list_name)
+                r["matches"].append(dict(list_name=x.list_name, list_kind=x.list_kind, entry_plate=x.entry_plate,
+                                         entry_label=x.entry_label, distance=x.distance))
+
+
+def _parse(iso: str) -> datetime:
+    from alprd.events import _parse_time
+
+    return _parse_time(iso)
 
 
 def _event_row(engine: Engine, event_id: str):

@@ -1,6 +1,6 @@
 """The console in a real browser (Debian's chromium + chromium-driver, driven by selenium): the
 daemon runs the bundled sample with the web console enabled (one config line), the page shows
-粤LQ092V live with its crop, the history search finds it, the camera panel lists the camera, and
+粤LQ092V live with its crop, the history search finds it, both highlight it as on an allow list, the camera panel lists the camera, and
 a screenshot is kept under tests/artifacts/web/ (git-ignored). Then the daemon stops cleanly,
 its web child with it."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from benchmarks.harness import Daemon, config, write_config
+from benchmarks.harness import Daemon, config, run_alprd, write_config
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web"
 PLATE = "粤LQ092V"
@@ -57,6 +57,9 @@ def test_the_console_shows_the_sample_plate_live_and_finds_it(tmp_path, trained)
                         "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{_free_port()}"}},
                  web={"enabled": True, "port": 0})
     cfg = write_config(tmp_path / "alprd.yaml", doc)
+    for args in (("create", "vip", "--kind", "allow"), ("add", "vip", PLATE, "--label", "boss")):
+        r = run_alprd("plates", *args, "-c", str(cfg), cwd=tmp_path, timeout=300)
+        assert r.returncode == 0, r.stderr
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     profile = Path(tempfile.mkdtemp(prefix="alprd-chrome-"))
     with Daemon(cfg, tmp_path, "--keep-running") as d:
@@ -75,6 +78,9 @@ def test_the_console_shows_the_sample_plate_live_and_finds_it(tmp_path, trained)
                 "const i = arguments[0].querySelector('img.crop'); return i && i.complete && i.naturalWidth > 0",
                 card))
             assert card.find_element(By.CSS_SELECTOR, ".camera").text == "sample"
+            # on the allow list: highlighted, the list named (the daemon's plate.match, live)
+            wait.until(lambda b: "matched" in card.get_attribute("class").split())
+            assert "vip (allow)" in card.find_element(By.CSS_SELECTOR, ".lists").text
             assert "%" in card.find_element(By.CSS_SELECTOR, ".confidence").text
             # the camera panel
             wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, '#cameras tr[data-camera="sample"]'))
@@ -87,6 +93,7 @@ def test_the_console_shows_the_sample_plate_live_and_finds_it(tmp_path, trained)
             wait.until(lambda b: b.execute_script(
                 "const i = arguments[0].querySelector('img.crop'); return i && i.complete && i.naturalWidth > 0",
                 row))
+            assert "matched" in row.get_attribute("class").split()  # from SQL's plate_matches
             browser.save_screenshot(str(ARTIFACTS / "console.png"))
             assert (ARTIFACTS / "console.png").stat().st_size > 10000
         finally:

@@ -219,3 +219,38 @@ def test_no_database_is_a_503_with_one_line(tmp_path):
         assert httpx.get(s.url + "/api/cameras", timeout=60).status_code == 200  # the panel still works
     finally:
         s.close()
+
+
+def test_a_match_made_on_the_preview_highlights_the_final(tmp_path):
+    """The parking stage matches a vehicle once, often on its preview (the derived id is the
+    track's): the final's row must still show it, and a later track that reuses the id (a daemon
+    restart starts track ids at 1 again) must not."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from alprd.derived_events import PlateMatch, derived_id
+    from alprd.sinks.sql import SqlTarget
+    from conftest import History
+
+    h = History(tmp_path / "state")
+    final = h.finals[5]
+    preview = replace(final, kind="plate.preview", event_id="11111111-2222-4333-8444-555555555555",
+                      last_seen=final.first_seen + timedelta(seconds=1), crop_path=None)
+    later = replace(final, event_id="66666666-2222-4333-8444-555555555555",
+                    first_seen=final.first_seen + timedelta(days=1), last_seen=final.last_seen + timedelta(days=1))
+    match = PlateMatch(camera_id=final.camera_id, track_id=final.track_id, read=final.plate, list_name="watched",
+                       list_kind="watch", entry_plate=final.plate, entry_label=None, distance=0.0,
+                       source_kind="plate.preview", source_event_id=preview.event_id, seen_at=preview.last_seen,
+                       event_id=derived_id("plate.match", preview.event_id, "watched"))
+    engine = make_engine(h.url)
+    assert SqlTarget(engine, store_reads=True).write([preview.to_json(), later.to_json(), match.to_json()]) == []
+    engine.dispose()
+    s = Server(settings_for(h.state_dir, h.url))
+    try:
+        got = {e["event_id"]: e for e in httpx.get(s.url + "/api/events", timeout=60).json()["events"]}
+        assert [m["list_name"] for m in got[final.event_id]["matches"]] == ["watched"]
+        assert got[later.event_id]["matches"] == []
+        one = httpx.get(f"{s.url}/api/events/{final.event_id}", timeout=60).json()
+        assert [m["list_kind"] for m in one["matches"]] == ["watch"]
+    finally:
+        s.close()

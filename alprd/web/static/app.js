@@ -3,7 +3,7 @@
 
 const MAX_LIVE = 100;
 const PAGE = 50;
-const matchesBySource = new Map();   // plate event id -> [plate.match]
+const matchesByTrack = new Map();    // "camera|track id" -> [plate.match] (live)
 let searchOffset = 0;
 
 function el(tag, attrs, ...children) {
@@ -58,7 +58,8 @@ function trackKey(ev) { return ev.camera_id + "|" + ev.track_id + "|" + ev.first
 
 function liveCard(ev) {
   const kind = ev.kind === "plate.final" ? "final" : "preview";
-  const card = el("div", {class: "read " + kind, "data-event-id": ev.event_id, "data-track": trackKey(ev)},
+  const card = el("div", {class: "read " + kind, "data-event-id": ev.event_id, "data-track": trackKey(ev),
+                          "data-cam-track": ev.camera_id + "|" + ev.track_id},
     cropImage(ev),
     el("div", {}, el("span", {class: "plate"}, ev.plate), " ", el("span", {class: "badge " + kind}, kind), " ",
        el("span", {class: "lists"})),
@@ -66,18 +67,29 @@ function liveCard(ev) {
        el("span", {class: "time"}, localTime(ev.last_seen)), " · confidence ",
        el("span", {class: "confidence"}, pct(ev.confidence)), " · " + ev.reads + " reads",
        ev.travel && ev.travel !== "unknown" ? " · " + ev.travel : ""));
-  markMatched(card, matchesBySource.get(ev.event_id));
+  card.liveEvent = ev;
+  markMatched(card, trackMatches(ev));
   return card;
+}
+
+// A match belongs to the card of its track (camera, track id) seen while the track lasted: a vehicle
+// matched on its preview is matched once, so the final's own id is not the match's source.
+function trackMatches(ev) {
+  const t0 = Date.parse(ev.first_seen), t1 = Date.parse(ev.last_seen);
+  return (matchesByTrack.get(ev.camera_id + "|" + ev.track_id) || [])
+    .filter((m) => Date.parse(m.seen_at) >= t0 && Date.parse(m.seen_at) <= t1);
 }
 
 function onLiveEvent(ev) {
   const live = document.getElementById("live");
   if (ev.kind === "plate.match") {
-    const list = matchesBySource.get(ev.source_event_id) || [];
-    list.push(ev);
-    matchesBySource.set(ev.source_event_id, list);
-    const node = live.querySelector('[data-event-id="' + CSS.escape(ev.source_event_id) + '"]');
-    if (node) markMatched(node, list);
+    const key = ev.camera_id + "|" + ev.track_id;
+    const list = matchesByTrack.get(key) || [];
+    if (!list.some((m) => m.event_id === ev.event_id)) list.push(ev);
+    matchesByTrack.set(key, list);
+    for (const node of live.querySelectorAll('[data-cam-track="' + CSS.escape(key) + '"]')) {
+      markMatched(node, trackMatches(node.liveEvent));
+    }
     return;
   }
   if (ev.kind !== "plate.preview" && ev.kind !== "plate.final") return;  // visits: not shown here
