@@ -105,7 +105,18 @@ def serve(settings: WebSettings, *, stop: threading.Event | None = None, own_sig
         asyncio.run(run())
     finally:
         sock.close()
+        _remove_web_json(settings.state_dir)
     return 0
+
+
+def _remove_web_json(state_dir: Path) -> None:
+    """Once stopped, web.json names nothing: removed if it is still this process's."""
+    path = state_dir / "web.json"
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def web_main(channel, *, cfg) -> int:

@@ -10,6 +10,7 @@ import socket
 import time
 
 import httpx
+import pytest
 
 from benchmarks.harness import Daemon, config, write_config
 
@@ -71,6 +72,7 @@ def test_the_web_child_crashes_alone_and_comes_back(tmp_path):
     assert "web console on http://127.0.0.1:" in d.stderr
 
 
+@pytest.mark.slow
 def test_alprd_web_alone_serves_and_stops_on_sigterm(tmp_path):
     """`alprd web` without a daemon: the config's database (none yet: a 503 line), the page, and
     SIGTERM stops it with exit 0."""
@@ -96,6 +98,7 @@ def test_alprd_web_alone_serves_and_stops_on_sigterm(tmp_path):
         assert httpx.get(web["url"] + "api/live", timeout=60).status_code == 503  # the bus is off
         p.send_signal(signal.SIGTERM)
         assert p.wait(120) == 0
+        assert not (state / "web.json").exists()  # it names nothing any more
     finally:
         if p.poll() is None:
             p.kill()
