@@ -11,7 +11,7 @@ import sys
 
 COMMANDS = (
     "recognize", "run", "check_config", "query", "subscribe", "db", "export", "status",
-    "install_service", "params", "plates", "visits", "web",
+    "install_service", "params", "plates", "visits", "web", "broker",
 )
 
 
