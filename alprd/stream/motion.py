@@ -1,8 +1,8 @@
 """Motion gate: decides per sampled frame, in the decoder process, whether anything changed.
 
 Why: a parking camera shows a still scene most of the day, and every frame the detector does not
-see is CPU for another camera. The measure is cheap on purpose: the camera's ROI, every `step`-th
-pixel of one channel (green, close to luma), block-averaged to about `width` columns, compared with
+see is CPU for another camera. The measure is cheap on purpose: the camera's ROI, one channel (green,
+close to luma), subsampled and area-averaged to `width` columns, compared with
 the small copy of the last frame that was *let through* (not the previous frame), so a slow change
 adds up until it is looked at. A frame whose share of changed cells reaches `threshold` passes;
 so does the first frame, and at least one frame every `min_interval_s` (a changed scene is never
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -44,7 +45,8 @@ class MotionGate:
         self.gated = 0
 
     def small(self, frame: np.ndarray) -> np.ndarray:
-        """The ROI of `frame` (H×W×3 BGR or H×W grey) as a small float32 grey image."""
+        """The ROI of `frame` (H×W×3 BGR or H×W grey) as a small uint8 grey image: a strided view
+        (2 samples per output cell each way, no copy) area-averaged by OpenCV, ~0.05 ms for 1080p."""
         p = self.params
         img = frame
         if p.roi is not None:
@@ -54,15 +56,9 @@ class MotionGate:
             img = img[..., 1]  # green: nearly luma, and no conversion cost
         h, w = img.shape[:2]
         cols = max(1, min(p.width, w))
-        block = max(1, w // cols)
-        # subsample to 2×2 per output cell, then average: noise drops, cost stays tiny
-        sub = max(1, block // 2)
-        img = img[::sub, ::sub].astype(np.float32)
-        k = 2 if block >= 2 else 1
-        hh, ww = img.shape[0] // k * k, img.shape[1] // k * k
-        if hh == 0 or ww == 0:
-            return img
-        return img[:hh, :ww].reshape(hh // k, k, ww // k, k).mean(axis=(1, 3))
+        rows = max(1, round(h * cols / w))
+        sub = max(1, w // (cols * 2))
+        return cv2.resize(img[::sub, ::sub], (cols, rows), interpolation=cv2.INTER_AREA)
 
     def changed(self, frame: np.ndarray, ts: float) -> bool:
         return self.verdict(frame, ts) != STILL
@@ -78,7 +74,7 @@ class MotionGate:
         if self._ref is None or self._ref.shape != small.shape:
             verdict = MOVED
         else:
-            share = float(np.count_nonzero(np.abs(small - self._ref) > p.pixel_delta)) / small.size
+            share = float(np.count_nonzero(cv2.absdiff(small, self._ref) > p.pixel_delta)) / small.size
             verdict = MOVED if share >= p.threshold else DUE if ts - self._ref_ts >= p.min_interval_s else STILL
         if verdict == STILL:
             self.gated += 1
