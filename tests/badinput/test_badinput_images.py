@@ -117,7 +117,7 @@ def _tiff_claiming(w: int, h: int, order: str = "<") -> bytes:
 
 
 _CHILD = """
-import json, resource, sys
+import json, sys
 from alprd.imageio import ImageError, read_image
 out = {}
 for path in sys.argv[1:]:
@@ -125,7 +125,8 @@ for path in sys.argv[1:]:
         out[path] = list(read_image(path).shape)
     except ImageError as exc:
         out[path] = str(exc)
-out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: the peak of this program's own memory (ru_maxrss would include the forking parent's)
+out["maxrss_mb"] = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
 print(json.dumps(out))
 """
 
