@@ -54,7 +54,7 @@ def test_aspect_and_candidates():
     single = np.array([[0, 0], [440, 0], [440, 140], [0, 140]], np.float32)
     double = np.array([[0, 0], [440, 0], [440, 220], [0, 220]], np.float32)
     moto = np.array([[10, 10], [230, 12], [228, 150], [12, 148]], np.float32)
-    green = np.array([[0, 0], [480, 0], [480, 140], [0, 140]], np.float32)
+    green = np.array([[0, 0], [480, 0], [480, 110], [0, 110]], np.float32)    # 4.4: too wide
     assert abs(two_row.aspect(single) - 440 / 140) < 1e-3
     assert not two_row.is_candidate(green)
     assert two_row.is_candidate(double) and two_row.is_candidate(moto)
@@ -101,7 +101,7 @@ def test_pick_and_reread():
     frame = np.full((400, 600, 3), 90, np.uint8)
     frame[200:310, 100:320] = (0, 200, 250)                          # a yellow plate
     quads = np.array([[[10, 10], [400, 10], [400, 110], [10, 110]],       # 3.9: single-row only
-                      [[100, 250], [320, 250], [320, 310], [100, 310]],   # 3.7 but its bottom row...
+                      [[100, 270], [320, 270], [320, 310], [100, 310]],   # yellow but 5.5: too wide
                       [[100, 230], [320, 230], [320, 310], [100, 310]]], np.float32)   # 2.75, yellow
     seen = []
 
