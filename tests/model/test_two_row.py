@@ -100,7 +100,7 @@ def test_pick_and_reread():
 
     frame = np.full((400, 600, 3), 90, np.uint8)
     frame[200:310, 100:320] = (0, 200, 250)                          # a yellow plate
-    quads = np.array([[[10, 10], [400, 10], [400, 110], [10, 110]],       # 3.9: single-row only
+    quads = np.array([[[10, 10], [460, 10], [460, 110], [10, 110]],       # 4.5: single-row only
                       [[100, 270], [320, 270], [320, 310], [100, 310]],   # yellow but 5.5: too wide
                       [[100, 230], [320, 230], [320, 310], [100, 310]]], np.float32)   # 2.75, yellow
     seen = []
