@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, Thread
 import av
 import numpy as np
 from bursts import Burst, _frame, make_burst_video
-from chaos_helpers import (DaemonProcess, Ledger, Subscriber, chaos_config, events, free_port,
+from chaos_helpers import (DaemonProcess, Ledger, Subscriber, chaos_config, counts, events, free_port,
                            no_tracebacks, run_alprd, sql_finals, stats, stop_daemon)
 
 SECRETS = {"user_pw": "Us3rInfoPw", "api_key": "K-api-key-1", "access_token": "K-access-2",
@@ -177,8 +177,12 @@ def test_clock_jumps_finite_http_oversized_frames_and_secrets(tmp_path, chaos_we
     d = DaemonProcess(cfg, tmp_path)
     os.umask(old_umask)
     try:
-        d.wait_for(lambda: len(sub.finals("jump")) >= 2 and len(sub.finals("twice")) >= 2
-                   and len(sub.finals("vod")) >= 2, 150, "two finals from twice, jump and vod")
+        try:
+            d.wait_for(lambda: len(sub.finals("jump")) >= 2 and len(sub.finals("twice")) >= 2
+                       and len(sub.finals("vod")) >= 2, 150, "two finals from twice, jump and vod")
+        except AssertionError as exc:
+            raise AssertionError(f"finals: {counts(sub.finals())}, previews: "
+                                 f"{counts(sub.events('plate.preview'))}\n{exc}") from None
         d.wait_for(lambda: all(stats(state)["decoders"][c]["running"] == 0 for c in ("twice", "vod", "huge")),
                    60, "the finite sources to end")
         time.sleep(3.0)  # a reconnect storm would show here
