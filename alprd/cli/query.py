@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import sys
 
+from alprd.cli.store_read import fail, read_store
+
 CSV_FIELDS = ("event_id", "camera_id", "track_id", "plate", "confidence", "first_seen",
               "last_seen", "reads", "direction", "parked", "crop_path")
 
@@ -31,15 +33,10 @@ def add_parser(sub) -> None:
 
 
 def _fail(msg: str, code: int) -> int:
-    for line in str(msg).splitlines() or [""]:
-        print(f"alprd query: {line}", file=sys.stderr)
-    return code
+    return fail("query", msg, code)
 
 
 def run(args) -> int:
-    from alprd.config import ConfigError
-    from alprd.sinks import schema
-    from alprd.sinks.db_url import DbUrlError, cli_url, make_engine, mask_url, redact, sqlite_path
     from alprd.sinks.sql_query import find_events, parse_time
 
     try:
@@ -49,25 +46,11 @@ def run(args) -> int:
         return _fail(str(exc), 2)
     if args.limit < 0:
         return _fail("--limit must be >= 0", 2)
-    try:
-        url = cli_url(args.config, args.url)
-    except (ConfigError, DbUrlError) as exc:
-        return _fail(str(exc), 2)
-    path = sqlite_path(url)
-    if path is not None and not path.exists():
-        return _fail(f"no database at {path} (start the daemon or run `alprd db upgrade`)", 1)
-    engine = make_engine(url, create_dirs=False)
-    try:
-        schema.check_schema_current(engine)
-        events = find_events(engine, plate=args.plate.upper() if args.plate else None,
-                             camera=args.camera, since=since, until=until, limit=args.limit or None)
-    except (schema.SchemaError, schema.DatabaseUnavailable) as exc:
-        return _fail(str(exc), 1)
-    except Exception as exc:  # driver errors: one line, password masked
-        msg = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], url)
-        return _fail(f"{mask_url(url)}: {msg}", 1)
-    finally:
-        engine.dispose()
+    events, code = read_store(args, "query", lambda engine: find_events(
+        engine, plate=args.plate.upper() if args.plate else None, camera=args.camera,
+        since=since, until=until, limit=args.limit or None))
+    if code:
+        return code
     if args.json:
         for ev in events:
             print(ev.to_json())

@@ -6,7 +6,8 @@ Humans get a table in local time with the occupancy per site; --json prints one 
 from __future__ import annotations
 
 import json
-import sys
+
+from alprd.cli.store_read import fail, read_store
 
 
 def add_parser(sub) -> None:
@@ -24,16 +25,12 @@ def add_parser(sub) -> None:
 
 
 def _fail(msg: str, code: int) -> int:
-    print(f"alprd visits: {msg}", file=sys.stderr)
-    return code
+    return fail("visits", msg, code)
 
 
 def run(args) -> int:
-    from alprd.config import ConfigError
     from alprd.parking.match import normalise_plate
     from alprd.parking.store import find_visits, occupancy
-    from alprd.sinks import schema
-    from alprd.sinks.db_url import DbUrlError, cli_url, make_engine, mask_url, redact, sqlite_path
     from alprd.sinks.sql_query import parse_time
 
     try:
@@ -42,26 +39,14 @@ def run(args) -> int:
         return _fail(str(exc), 2)
     if args.limit < 0:
         return _fail("--limit must be >= 0", 2)
-    try:
-        url = cli_url(args.config, args.url)
-    except (ConfigError, DbUrlError) as exc:
-        return _fail(str(exc), 2)
-    path = sqlite_path(url)
-    if path is not None and not path.exists():
-        return _fail(f"no database at {path} (start the daemon or run `alprd db upgrade`)", 1)
-    engine = make_engine(url, create_dirs=False)
-    try:
-        schema.check_schema_current(engine)
-        rows = find_visits(engine, open_only=args.open, plate=normalise_plate(args.plate) if args.plate else None,
-                           since=since, site=args.site, limit=args.limit or None)
-        occ = occupancy(engine)
-    except (schema.SchemaError, schema.DatabaseUnavailable) as exc:
-        return _fail(str(exc), 1)
-    except Exception as exc:  # driver errors: one line, password masked
-        msg = redact(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], url)
-        return _fail(f"{mask_url(url)}: {msg}", 1)
-    finally:
-        engine.dispose()
+    plate = normalise_plate(args.plate) if args.plate else None
+    found, code = read_store(args, "visits", lambda engine: (
+        find_visits(engine, open_only=args.open, plate=plate, since=since, site=args.site,
+                    limit=args.limit or None),
+        occupancy(engine)))
+    if code:
+        return code
+    rows, occ = found
     if args.json:
         for r in rows:
             print(json.dumps({k: _jsonable(v) for k, v in r.items()}, ensure_ascii=False))
