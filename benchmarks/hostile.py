@@ -18,7 +18,7 @@ ctx = zmq.Context()
 socks = []
 for _ in range(int(sys.argv[2])):
     s = ctx.socket(zmq.XSUB)
-    s.setsockopt(zmq.SNDHWM, 100000)
+    s.setsockopt(zmq.SNDHWM, int(sys.argv[3]))
     s.setsockopt(zmq.LINGER, 0)
     s.connect(sys.argv[1])
     socks.append(s)
@@ -41,16 +41,25 @@ class SubscriptionFlooder:
     """A process sending distinct subscriptions to `endpoint` as fast as it can, over `connections`
     connections (its own send buffers bounded, so it does not eat the host instead)."""
 
-    def __init__(self, endpoint: str, connections: int = 4) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-c", _FLOODER, endpoint, str(connections)],
+    def __init__(self, endpoint: str, connections: int = 4, sndhwm: int = 100000) -> None:
+        # sndhwm 0: its queues unbounded, every subscription it makes is offered (the chaos test's
+        # worst case); the soak's default keeps the flooder itself from eating the host
+        self.proc = subprocess.Popen([sys.executable, "-c", _FLOODER, endpoint, str(connections), str(sndhwm)],
                                      stdout=subprocess.PIPE, text=True)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def close(self) -> int:
         """Stop it; returns how many subscriptions it handed to its sockets."""
         if self.proc.poll() is None:
             self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=30)
-        return int(out.strip() or 0)
+        try:
+            out, _ = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return int((out or "").strip() or 0)
 
 
 def oversized_mjpeg(path: Path, size: int = 5000, frames: int = 3) -> Path:

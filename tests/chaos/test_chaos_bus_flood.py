@@ -7,38 +7,15 @@ Before the fix a plain PUB socket kept every subscription: 150,000 a second grew
 1.3 GB and stalled delivery for seconds."""
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
+from benchmarks.hostile import SubscriptionFlooder
 from bursts import burst_schedule, make_burst_video
 from chaos_helpers import (DaemonProcess, Ledger, Subscriber, chaos_config, events, free_port,
                            no_tracebacks, sql_finals, stats)
 
 PLATES = 6
 RSS_BOUND_MB = 150  # growth of the main process while flooded (before the fix: > 1000)
-
-FLOODER = r"""
-import os, signal, sys, time, zmq
-signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
-ctx = zmq.Context()
-socks = []
-for _ in range(int(sys.argv[2])):
-    s = ctx.socket(zmq.XSUB)
-    s.setsockopt(zmq.SNDHWM, 0)
-    s.setsockopt(zmq.LINGER, 0)
-    s.connect(sys.argv[1])
-    socks.append(s)
-n = 0
-try:
-    while True:
-        for s in socks:
-            for _ in range(200):
-                s.send(b"\x01plate.final.%d-%s" % (n, os.urandom(6).hex().encode()))
-                n += 1
-finally:
-    print(n, flush=True)
-"""
 
 
 def _rss_mb(pid: int) -> float:
@@ -64,8 +41,7 @@ def test_a_subscription_flood_neither_grows_the_daemon_nor_stalls_subscribers(tm
     try:
         d.wait_for(lambda: sub.finals("cam"), 120, "the first final")
         baseline = _rss_mb(d.proc.pid)
-        flooder = subprocess.Popen([sys.executable, "-c", FLOODER, endpoint, "4"], stdout=subprocess.PIPE,
-                                   text=True)
+        flooder = SubscriptionFlooder(endpoint, 4, sndhwm=0)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and d.proc.poll() is None:
             samples.append(_rss_mb(d.proc.pid))
@@ -73,13 +49,12 @@ def test_a_subscription_flood_neither_grows_the_daemon_nor_stalls_subscribers(tm
                 break
             time.sleep(0.25)
         flood_s = len(samples) * 0.25
-        assert flooder.poll() is None, "the flooder died"
-        flooder.terminate()
-        sent = int(flooder.communicate(timeout=30)[0].strip() or 0)
+        assert flooder.alive(), "the flooder died"
+        sent = flooder.close()
         code = d.wait(120)  # the file has ended: the daemon stops by itself
     finally:
-        if flooder is not None and flooder.poll() is None:
-            flooder.kill()
+        if flooder is not None:
+            flooder.close()
         d.close()
         sub.close()
     assert code == 0, d.stderr[-4000:]
