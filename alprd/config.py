@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD, PROVINCE_WEIGHT, READ_THRESHOLD, ZOOM_TILES_PER_FRAME
 from alprd.config_sinks import (  # noqa: F401 (re-exported: the config's public names)
+    require_unique,
     JsonlSinkConfig,
     StdoutSinkConfig,
     SqlSinkConfig,
@@ -229,11 +230,7 @@ class AppConfig(_Model):
     @field_validator("cameras")
     @classmethod
     def _unique_ids(cls, v):
-        ids = [c.id for c in v]
-        dup = {i for i in ids if ids.count(i) > 1}
-        if dup:
-            raise ValueError(f"camera ids must be unique, repeated: {', '.join(sorted(dup))}")
-        return v
+        return require_unique(v, [c.id for c in v], "camera ids")
 
     @model_validator(mode="after")
     def _fps_floor(self):

@@ -15,6 +15,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+def require_unique(value, keys: list[str], what: str):
+    """`value` if no key repeats, else the ValueError a validator raises naming the repeats."""
+    dup = {k for k in keys if keys.count(k) > 1}
+    if dup:
+        raise ValueError(f"{what} must be unique, repeated: {', '.join(sorted(dup))}")
+    return value
+
+
 class JsonlSinkConfig(_Model):
     enabled: bool = True
     path: str = "events.jsonl"
@@ -151,8 +159,4 @@ class SinksConfig(_Model):
     @field_validator("webhooks")
     @classmethod
     def _unique_names(cls, v):
-        names = [t.name for t in v]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"webhook names must be unique, repeated: {', '.join(sorted(dup))}")
-        return v
+        return require_unique(v, [t.name for t in v], "webhook names")
