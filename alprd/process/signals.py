@@ -29,3 +29,11 @@ def recorded(inbox: list[int], signals: tuple[int, ...] = STOP_AND_RELOAD) -> It
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def drain(inbox: list[int]) -> list[int]:
+    """Take what `inbox` holds, emptying it in place: the installed handler keeps appending to
+    this very list, so rebinding the owner's name to a new list would lose every later signal."""
+    taken = inbox[:]
+    del inbox[:len(taken)]
+    return taken

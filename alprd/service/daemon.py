@@ -202,8 +202,7 @@ class Daemon:
             self.exit_code = code
 
     def _on_signals(self) -> None:
-        signals, self._signals = self._signals, []
-        for signum in signals:
+        for signum in signals.drain(self._signals):
             name = signal.Signals(signum).name
             if signum == signal.SIGHUP:
                 if self.stop_reason is None:

@@ -29,3 +29,16 @@ def test_off_the_main_thread_nothing_is_installed():
     t.start()
     t.join(10)
     assert seen == [before]
+
+
+def test_signals_after_the_first_are_still_seen_once_drained():
+    """The daemon once rebound its inbox to a new list when it acted on a signal: every later
+    signal went to the old list, so a second SIGHUP and then SIGTERM were never acted on."""
+    inbox: list[int] = []
+    with signals.recorded(inbox):
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert signals.drain(inbox) == [signal.SIGHUP]
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert signals.drain(inbox) == [signal.SIGTERM, signal.SIGHUP]
+        assert signals.drain(inbox) == []
