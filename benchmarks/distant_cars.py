@@ -24,11 +24,12 @@ import json
 import sys
 import tempfile
 from collections import Counter
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from benchmarks.scenes import add_h264_stream
 
 SIZE = (1920, 1080)
 WIDTHS = (25.0, 45.0)
@@ -79,10 +80,7 @@ def make_video(path: str | Path, root: Path, cars: int = 20, fps: int = 25, car_
     seconds = t + tail_s
     path = Path(path)
     with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.gop_size = fps
-        stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}
+        stream = add_h264_stream(out, w, h, fps)
         for i in range(int(round(seconds * fps))):
             now = i / fps
             img = street.copy()

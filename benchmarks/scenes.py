@@ -36,6 +36,15 @@ RENDERED_TEXTS = ("皖A12345", "京B6789C", "沪C5D321", "浙A3B7Q9", "鲁B2N851
 PLATE_STYLES = ("drawn", "rendered")
 
 
+
+def add_h264_stream(out, w: int, h: int, fps: int):
+    """An H.264 stream as a camera sends it: one key frame a second, no B-frames, fast preset."""
+    stream = out.add_stream("libx264", rate=Fraction(fps))
+    stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+    stream.codec_context.gop_size = fps
+    stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}
+    return stream
+
 def background(size: tuple[int, int], seed: int = 0) -> np.ndarray:
     """w×h dark grey with blotches and fine noise (so resizing it is real work, not a flat fill)."""
     w, h = size
@@ -133,10 +142,7 @@ def crossing_video(path: str | Path, size: tuple[int, int] = (1920, 1080), secon
     n = int(round(seconds * fps))
     path = Path(path)
     with av.open(str(path), "w", format="mp4") as out:
-        stream = out.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.gop_size = fps
-        stream.codec_context.options = {"preset": "ultrafast", "tune": "zerolatency", "bf": "0"}
+        stream = add_h264_stream(out, w, h, fps)
         for i in range(n):
             t = i / fps
             img = bg.copy()
