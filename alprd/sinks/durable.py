@@ -327,6 +327,8 @@ class DurableSink:
                 lines, end = batch
                 for bad in self._deliver(lines):
                     self._reject(bad)
+                # the target took the batch: say so before the ack wakes a flush() waiting on it
+                self._set_available(True)
                 self._ack(end)
             except Exception as exc:  # noqa: BLE001 - unavailable, or a fault of ours: retry later
                 if not isinstance(exc, TargetUnavailable):
@@ -341,7 +343,6 @@ class DurableSink:
                 backoff = min(backoff * 2, self.settings.retry_max_s)
                 continue
             cursor, batch, backoff = end, None, _BACKOFF_START_S
-            self._set_available(True)
             with self._cv:
                 self._cv.notify_all()
 
