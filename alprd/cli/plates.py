@@ -50,8 +50,10 @@ def add_parser(sub) -> None:
 
 
 def _fail(msg: str, code: int) -> int:
-    print(f"alprd plates: {msg}", file=sys.stderr)
-    return code
+    """Each line of `msg` (a ConfigError has one per problem) as its own `alprd plates:` line."""
+    from alprd.cli.store_read import fail
+
+    return fail("plates", msg, code)
 
 
 def run(args) -> int:

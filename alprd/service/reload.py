@@ -49,14 +49,15 @@ class Plan:
 
 
 def load(path: str | Path) -> tuple[AppConfig | None, str | None]:
-    """(config, None), or (None, one line saying what is wrong)."""
+    """(config, None), or (None, every problem on one line, joined by "; "): it goes into one log
+    record and into sd_notify's STATUS=, where a newline would start another assignment."""
     try:
         cfg = load_config(path)
     except ConfigError as exc:
-        return None, str(exc)
+        return None, "; ".join(exc.lines)
     found = preflight.problems(cfg)
     if found:
-        return None, f"{path}: {found[0]}" + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+        return None, "; ".join(f"{path}: {p}" for p in found)
     return cfg, None
 
 
