@@ -73,7 +73,7 @@ def test_event_path_stores_the_crop_then_the_stage_adds_its_events_after_their_c
     counters = Counters()
     path = EventPath(CropStore(tmp_path / "crops"), FanoutSink([sink]), counters, stages=[stage])
     path.publish([final])
-    assert path.close(timeout=10)
+    assert path.close(timeout=120)
     [seen] = stage.seen
     assert seen.crop_path and seen.crop_jpeg is None  # the stage sees the stored crop, not the bytes
     lines = (tmp_path / "events.jsonl").read_text().splitlines()

@@ -8,6 +8,7 @@ import pytest
 import zmq
 import zmq.auth
 from helpers_sinks import make_event, returns
+from waiting import wait_until
 
 from alprd.config import BusSinkConfig
 from alprd.events import PlateEvent
@@ -42,7 +43,7 @@ def _sub(endpoint: str, topic: str = "", **curve) -> zmq.Socket:
     return sock
 
 
-def _joined(sink: BusSink, sock: zmq.Socket, timeout: float = 5.0) -> bool:
+def _joined(sink: BusSink, sock: zmq.Socket, timeout: float = 120.0) -> bool:
     """Slow joiner: publish probes until the subscription has reached the publisher."""
     deadline = time.monotonic() + timeout
     probe = make_event("PROBE", camera="probe")
@@ -63,7 +64,7 @@ def test_subscriber_receives_topic_and_documented_json(bus):
     events = [make_event("ABC123", "gate1"), make_event("ABC12", "gate2", kind="plate.preview")]
     for ev in events:
         sink.publish(ev)
-    got = [sub.recv_multipart() for _ in events if sub.poll(3000)]
+    got = [sub.recv_multipart() for _ in events if sub.poll(120_000)]
     assert [g[0] for g in got] == [b"plate.final.gate1", b"plate.preview.gate2"]
     payload = json.loads(got[0][1])
     assert set(payload) == EVENT_KEYS
@@ -77,10 +78,10 @@ def test_each_topic_is_numbered_from_one_by_a_publisher_id(bus):
     sub = _sub(sink.endpoint, "plate.final.gate")        # not the join probes
     probe_sub = _sub(sink.endpoint, "plate.")
     assert _joined(sink, probe_sub)
-    time.sleep(0.2)
+    assert wait_until(lambda: sink.subscriptions >= 2)  # sub's own, served before the next send
     for cam in ("gate1", "gate2", "gate1", "gate1", "gate2"):
         sink.publish(make_event(camera=cam))
-    got = [sub.recv_multipart() for _ in range(5) if sub.poll(3000)]
+    got = [sub.recv_multipart() for _ in range(5) if sub.poll(120_000)]
     seqs = [(topic.decode(), seq.decode()) for topic, _, seq in got]
     pub = sink.publisher_id
     assert seqs == [("plate.final.gate1", f"{pub} 1"), ("plate.final.gate2", f"{pub} 1"),
@@ -134,11 +135,11 @@ def test_topic_prefix_selects_kind_and_camera(bus):
     sub = _sub(sink.endpoint, "plate.final.gate1")
     probe_sub = _sub(sink.endpoint, "plate.")
     assert _joined(sink, probe_sub)
-    time.sleep(0.2)  # the second subscription travels the same way; give it a moment
+    assert wait_until(lambda: sink.subscriptions >= 2)  # sub's own, served before the next send
     for ev in (make_event(camera="gate2"), make_event(camera="gate1", kind="plate.preview"),
                make_event(camera="gate1")):
         sink.publish(ev)
-    assert sub.poll(3000)
+    assert sub.poll(120_000)
     topic, _, _ = sub.recv_multipart()
     assert topic == b"plate.final.gate1"
     assert not sub.poll(300)

@@ -67,7 +67,8 @@ def test_a_slow_target_delays_neither_the_bus_nor_sql_nor_another_target(tmp_pat
             return conn.execute(sa.select(sa.func.count()).select_from(schema.plate_events)).scalar()
 
     try:
-        wait_until(lambda: False, timeout=0.5)  # the subscription reaches the PUB socket
+        bus_sink = next(s for s in out.sinks if s.name == "bus")
+        assert wait_until(lambda: bus_sink.subscriptions >= 1)  # served before the first send
         events = [make_event(f"S{i:04d}", track_id=i) for i in range(N)]
         for e in events:
             out.publish(e)

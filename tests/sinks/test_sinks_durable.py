@@ -60,7 +60,7 @@ def test_committed_poison_and_unnamed_poison_records(tmp_path):
     plates = ["A1", "POISON1", "A2", "BOOM1", "A3"]
     for i, p in enumerate(plates):
         sink.publish(make_event(p, track_id=i))
-    assert sink.flush(timeout=15)
+    assert sink.flush(timeout=120)
     assert target.written() == ["A1", "A2", "A3"]
     rejected = [json.loads(line) for line in (tmp_path / "spool" / "rejected.jsonl").read_text().splitlines()]
     assert [json.loads(r["record"])["plate"] for r in rejected] == ["POISON1", "BOOM1"]
@@ -77,7 +77,7 @@ def test_an_unavailable_target_keeps_the_batch_and_reports_it(tmp_path):
     assert not sink.flush(timeout=2) and not sink.available
     assert sink.metrics()["spool_bytes"] > 0 and target.written() == []
     (target.dir / "down").unlink()
-    assert sink.flush(timeout=15) and sink.available
+    assert sink.flush(timeout=120) and sink.available
     assert target.written() == [f"B{i}" for i in range(5)] and sink.rejected == 0
     sink.close()
 
@@ -90,7 +90,7 @@ def test_a_full_spool_disk_holds_events_in_memory_and_counts_drops_exactly(tmp_p
             pytest.skip(fs.reason)
         sink, target = _sink(tmp_path, fs.path / "spool", memory_max_events=5)
         sink.publish(make_event("C0"))
-        assert sink.flush(timeout=15)
+        assert sink.flush(timeout=120)
         fs.fill()
         for i in range(1, 13):  # a 5000-byte plate: surely more than the page the segment has left
             sink.publish(make_event(f"C{i}", track_id=i, alternatives=(), direction="x" * 5000))
@@ -99,7 +99,7 @@ def test_a_full_spool_disk_holds_events_in_memory_and_counts_drops_exactly(tmp_p
         assert not sink.flush(timeout=2)  # held in memory is not written
         fs.free()
         sink.publish(make_event("C13", track_id=13))
-        assert sink.flush(timeout=15)
+        assert sink.flush(timeout=120)
         assert target.written() == ["C0", "C1", "C2", "C3", "C4", "C5", "C13"]  # in order, none twice
         assert sink.metrics()["memory_events"] == 0 and sink.dropped == 7
         sink.close()
@@ -117,13 +117,13 @@ def test_an_ack_the_full_disk_refuses_is_logged_and_the_writer_goes_on(tmp_path,
             sink.publish(make_event(f"E{i}", track_id=i))
         fs.fill()  # the events are spooled; the ack file cannot be rewritten now
         (target.dir / "down").unlink()
-        assert sink.flush(timeout=15)  # before: the writer thread died here, "available" all along
+        assert sink.flush(timeout=120)  # before: the writer thread died here, "available" all along
         assert "cannot persist the spool's ack file" in caplog.text
         assert sink.available and target.written() == ["E0", "E1", "E2"]
         fs.free()
         sink.publish(make_event("E3", track_id=3))
-        assert sink.flush(timeout=15) and target.written() == ["E0", "E1", "E2", "E3"]
+        assert sink.flush(timeout=120) and target.written() == ["E0", "E1", "E2", "E3"]
         sink.close()
         again, _ = _sink(tmp_path, fs.path / "spool")  # the ack was persisted with E3's batch
-        assert again.flush(timeout=15) and target.written() == ["E0", "E1", "E2", "E3"]
+        assert again.flush(timeout=120) and target.written() == ["E0", "E1", "E2", "E3"]
         again.close()

@@ -59,7 +59,7 @@ class Subscriber:
         self.c.on_connect, self.c.on_subscribe, self.c.on_message = on_connect, on_subscribe, on_message
         self.c.connect_async("127.0.0.1", port, keepalive=5)
         self.c.loop_start()
-        assert self.subscribed.wait(20), "the test subscriber did not subscribe"
+        assert self.subscribed.wait(120), "the test subscriber did not subscribe"
 
     def on(self, prefix: str) -> list[tuple[str, str, bool]]:
         with self._lock:
@@ -154,7 +154,7 @@ _KILLED = textwrap.dedent("""
     from alprd.sinks.mqtt import MqttSink
     s = MqttSink(MqttSinkConfig(enabled=True, host="127.0.0.1", port=int(sys.argv[1]), keepalive_s=5),
                  sys.argv[2], cameras=["gate1"])
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while not s.target.connected and time.monotonic() < deadline:
         time.sleep(0.05)
     print("connected" if s.target.connected else "not connected", flush=True)
@@ -262,7 +262,7 @@ _PUBLISH_THEN_DIE = textwrap.dedent("""
                  sys.argv[2], cameras=["gate1"])
     for i in range(10):
         s.publish(make_event(f"D{i:04d}", "gate1", track_id=i))
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120
     while s.counters.retried < 2 and time.monotonic() < deadline:  # tried and failed, twice
         time.sleep(0.05)
     print("published", flush=True)
@@ -387,7 +387,7 @@ def test_tls_to_a_broker_with_a_private_ca(tmp_path, tls_broker):
     sub.on_subscribe = lambda *a: subscribed.set()
     sub.connect("127.0.0.1", broker.port)
     sub.loop_start()
-    assert subscribed.wait(20)
+    assert subscribed.wait(120)
     s = MqttSink(cfg(broker.port, tls={"enabled": True, "ca_file": str(ca)}), tmp_path / "spool",
                  cameras=["gate1"], fsync=False)
     try:
