@@ -27,7 +27,7 @@ from pipelines.data.ccpd import CcpdSample, load_ccpd_split
 from pipelines.data.crops import load_real_crops
 from pipelines.data.priors import load_priors
 from pipelines.synth import assets
-from pipelines.synth.augment import camera_hard, jitter_corners, photometric, random_quad, stains
+from pipelines.synth.augment import camera_hard, jitter_corners, photometric, plate_smear, random_quad, stains
 from pipelines.synth.glyph_swap import MIN_FIT, fit_layout, is_blue, swap_cell
 from pipelines.synth.plates import random_plate
 from pipelines.synth.scenes import (Scene, background_scene, ccpd_swap_scene, parking_scene, paste_plate,
@@ -264,7 +264,7 @@ def low_res(img: np.ndarray, corners: np.ndarray, rng: np.random.Generator) -> t
 
 
 def synth_crop(rng: np.random.Generator, size=geometry.PLATE_SIZE, augment: bool = True,
-               corner_jitter: float | None = None, box_p: float = 0.0) -> tuple[np.ndarray, str]:
+               corner_jitter: float | None = None, box_p: float = 0.0, smear_p: float = 0.0) -> tuple[np.ndarray, str]:
     """One synthetic recogniser input: a plate drawn at a random resolution (60-350 px wide, as
     cameras see them), pasted with a random perspective into a background patch, degraded, then
     rectified with geometry.warp_plate from slightly wrong corners (as the detector gives them).
@@ -294,6 +294,8 @@ def synth_crop(rng: np.random.Generator, size=geometry.PLATE_SIZE, augment: bool
     quad = quad + np.array([cw / 2, ch / 2], np.float32)
     paste_plate(canvas, plate, quad, gain=rng.uniform(0.8, 1.1) if augment else 1.0)
     if augment:
+        if smear_p > 0 and rng.random() < smear_p:      # (no draw at smear_p 0: same samples)
+            canvas = plate_smear(canvas, quad, rng)
         canvas = photometric(canvas, rng, None, p_motion=0.2, p_blur=0.4)
         if boxed:
             quad = box_corners(jitter_corners(quad, rng, 0.02))
@@ -314,9 +316,10 @@ class CropDataset(_Seeded):
     def __init__(self, n_synth: int = 100_000, seed: int = 0, real_crops: bool = True, ccpd_plates: bool = True,
                  real_repeat: int = 1, augment: bool = True, data_root: str | Path | None = None,
                  normalize: bool = True, corner_jitter: float | None = None, synth_box_p: float = 0.0,
-                 hard_p: float = 0.0):
+                 hard_p: float = 0.0, smear_p: float = 0.0):
         super().__init__(seed)
         self.hard_p = float(hard_p)         # share of items given a street camera's worst (camera_hard)
+        self.smear_p = float(smear_p)       # share given a plate-relative shutter smear (plate_smear)
         self.synth_box_p = float(synth_box_p)   # share of synthetic crops posed and cut LPRNet-style
         self.corner_jitter = corner_jitter  # synthetic crops: None = DETECTOR_JITTER's mixture
         self.n_synth, self.augment, self.normalize = int(n_synth), augment, normalize
@@ -430,6 +433,8 @@ class CropDataset(_Seeded):
             corners = jitter_corners(corners, rng, 0.03 if source == "crop" else detector_jitter(rng))
             if source == "ccpd" and rng.random() < BOX_CROP_P:
                 corners = box_corners(corners)
+            if self.smear_p > 0 and rng.random() < self.smear_p:   # (no draw at 0: same samples)
+                img = plate_smear(img, corners, rng)
             if rng.random() < LOW_RES_P:
                 img, corners = low_res(img, corners, rng)
         crop = geometry.warp_plate(img, corners)
@@ -443,7 +448,7 @@ class CropDataset(_Seeded):
         rng = self.rng(index)
         if index < self.n_synth:
             crop, text = synth_crop(rng, augment=self.augment, corner_jitter=self.corner_jitter,
-                                    box_p=self.synth_box_p)
+                                    box_p=self.synth_box_p, smear_p=self.smear_p)
             source = "synth"
         else:
             crop, text, source = self.real_item((index - self.n_synth) % len(self.real), rng)

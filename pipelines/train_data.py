@@ -27,7 +27,8 @@ from alprd.model.charset import CHARS, LETTERS, REGION_CHARS, encode
 from pipelines.targets import TargetConfig, build_targets
 
 ALNUM = LETTERS + tuple("0123456789")
-CROP_TYPES = {"crops", "synth_crops", "toy_crops", "two_row_crops", "hard_crops"}           # sources / validation sets of the rec stage
+CROP_TYPES = {"crops", "synth_crops", "toy_crops", "two_row_crops", "hard_crops", "smear_crops"}           # sources / validation sets of the rec stage
+SMEAR_VAL = (0.07, 0.17)     # smear_crops: the stress set's 21 px on CCPD dev's 125-285-px plates
 SCENE_TYPES = {"synth_scenes", "ccpd", "toy_scenes"}         # ... of the det and joint stages
 
 
@@ -335,7 +336,8 @@ def build_source(spec: dict, size: int, val_fraction: float) -> Dataset:
                            real_crops=bool(spec.get("real_crops", True)), ccpd_plates=bool(spec.get("ccpd_plates", True)),
                            real_repeat=int(spec.get("real_repeat", 1)), augment=bool(spec.get("augment", True)),
                            data_root=spec.get("data_root"), normalize=False,
-                           synth_box_p=float(spec.get("synth_box_p", 0.0)), hard_p=float(spec.get("hard_p", 0.0)))
+                           synth_box_p=float(spec.get("synth_box_p", 0.0)), hard_p=float(spec.get("hard_p", 0.0)),
+                           smear_p=float(spec.get("smear_p", 0.0)))
         ds.real = dev_split(ds.real, val_fraction, key=lambda r: Path(r[0]).name)[0]
         return ds
     if kind == "two_row_crops":
@@ -422,4 +424,17 @@ def val_crops(spec: dict, val_fraction: float) -> list[tuple[str, np.ndarray, st
             crop, _ = rec_item((img, text))
             out.append((name, camera_hard(crop, np.random.default_rng((seed, k))), text))
         return out
-    raise ValueError(f"unknown validation crop type {kind!r} (crops, synth_crops, toy_crops, two_row_crops, hard_crops)")
+    if kind == "smear_crops":
+        # the real validation crops smeared like pipelines.stress's mblur relative to the plate
+        # (7-17 % of its width), one seeded draw each
+        from pipelines.synth.augment import plate_smear
+
+        out = []
+        for k, (name, img, text) in enumerate(real_crop_val(spec, val_fraction)[: spec.get("n")]):
+            h, w = img.shape[:2]
+            quad = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+            smeared = plate_smear(img, quad, np.random.default_rng((seed, k)), SMEAR_VAL)
+            out.append((name, rec_item((smeared, text))[0], text))
+        return out
+    raise ValueError(f"unknown validation crop type {kind!r} (crops, synth_crops, toy_crops, two_row_crops, hard_crops, "
+                     "smear_crops)")
