@@ -72,6 +72,21 @@ class MotionConfig(_Model):
     width: int = Field(default=160, ge=16, le=1920, description="columns of the small grey copy")
 
 
+class DecodeConfig(_Model):
+    """How streams are decoded on this host (alprd.stream.decoding; docs/performance.md has the
+    costs). Frame skipping never changes which frames are sampled or their timestamps."""
+
+    threads: int = Field(default=2, ge=1, le=16, description="codec threads per camera")
+    thread_type: Literal["auto", "slice", "frame"] = "auto"  # auto: slice for live streams, both for files
+    skip_nonref: bool = True  # frames between two sampled ones that nothing references are not decoded
+    # With the motion gate on: after this long without change only key frames are decoded until one
+    # shows a change (a still camera then costs one frame per GOP; a change is seen up to one GOP late).
+    idle_keyframes_after_s: float | None = Field(default=None, gt=0, le=3600)
+    hwaccel: str | None = Field(default=None, pattern=r"^[a-z0-9_]+$",
+                                description="FFmpeg hardware device type (cuda, vaapi, qsv...); None = software")
+    hwaccel_device: str | None = None  # e.g. /dev/dri/renderD128 or a CUDA index
+
+
 class CameraConfig(_Model):
     id: str = Field(min_length=1, max_length=CAMERA_ID_MAX, pattern=r"^[A-Za-z0-9_.-]+$")
     url: str = Field(min_length=1)
@@ -105,6 +120,7 @@ class CameraDefaults(_Model):
     # 4096x4096 BGR = 400 MB per camera). Raise it for 8K cameras.
     max_frame_pixels: int = Field(default=4096 * 4096, ge=64 * 64, le=1 << 30)
     motion: MotionConfig = MotionConfig()
+    decode: DecodeConfig = DecodeConfig()
 
 
 CPU_MAX_BATCH = 4

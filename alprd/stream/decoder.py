@@ -14,7 +14,8 @@ from dataclasses import replace
 from multiprocessing import get_context
 
 from alprd.config import CameraConfig, CameraDefaults
-from alprd.stream.motion import STILL, GateParams, MotionGate
+from alprd.stream.decoding import DecodeParams, grey_view, limited_range
+from alprd.stream.motion import MOVED, STILL, GateParams, MotionGate
 from alprd.stream.ring import FrameRef, FrameRing
 from alprd.stream.source import FrameSource
 
@@ -74,6 +75,14 @@ def gate_params(camera: CameraConfig, defaults: CameraDefaults) -> GateParams:
                       min_interval_s=m.min_interval_s, width=m.width, roi=roi)
 
 
+def decode_params(defaults: CameraDefaults) -> DecodeParams:
+    """The host's decoding settings (defaults.decode): hardware and threads are per host."""
+    d = defaults.decode
+    return DecodeParams(threads=d.threads, thread_type=d.thread_type, skip_nonref=d.skip_nonref,
+                        idle_keyframes_after_s=d.idle_keyframes_after_s, hwaccel=d.hwaccel,
+                        hwaccel_device=d.hwaccel_device)
+
+
 def put_dropping_oldest(out_queue, item) -> int:
     """put_nowait; when the queue is full evict its oldest item to make room. Returns how many
     items were lost (0, or 1; if another producer refills the queue first, `item` itself)."""
@@ -113,7 +122,7 @@ def run_decoder(camera: CameraConfig, defaults: CameraDefaults, fps: float, out_
                       clock_resyncs=c.clock_resyncs, clock_skipped=c.clock_skipped, oversized=c.oversized)
 
     source = FrameSource.from_config(camera, defaults, fps, stop_event=stop_event, realtime=realtime,
-                                     on_change=publish)
+                                     on_change=publish, decode=decode_params(defaults))
     ring = FrameRing(camera.id, slots=defaults.ring_slots)
     gate = MotionGate(gate_params(camera, defaults))
     queue_dropped = 0
@@ -122,16 +131,23 @@ def run_decoder(camera: CameraConfig, defaults: CameraDefaults, fps: float, out_
         stats.set(running=1.0)
     log.info("%s: decoder started (%s, %g fps, %d ring slots)", camera.id, source.masked_url, fps,
              defaults.ring_slots)
+    idle_after = source.decode.idle_keyframes_after_s
+    moved_ts: float | None = None  # when the gate last saw a change
     ended = False
     try:
-        for seq, ts, frame in source:
-            verdict = gate.verdict(frame, ts) if gate.params.enabled else ""
+        for seq, ts, vframe in source.video_frames():
+            # the gate reads the decoder's own luma plane: a still frame is never converted to BGR
+            verdict = gate.verdict(grey_view(vframe), ts, limited_range(vframe)) if gate.params.enabled else ""
+            if verdict == MOVED or moved_ts is None:
+                moved_ts = ts
+            if idle_after is not None and gate.params.enabled:
+                source.set_idle(ts - moved_ts >= idle_after)
             if verdict != STILL:
-                ref: FrameRef = ring.write(frame, ts, seq)
+                ref: FrameRef = ring.write(vframe.to_ndarray(format="bgr24"), ts, seq)
                 if verdict:
                     ref = replace(ref, gate=verdict)
             else:  # a mark, not a frame: nothing to copy, nothing to infer
-                ref = FrameRef(camera.id, seq, ts, -1, tuple(frame.shape), "", gate=STILL)
+                ref = FrameRef(camera.id, seq, ts, -1, (vframe.height, vframe.width, 3), "", gate=STILL)
             queue_dropped += put_dropping_oldest(out_queue, ref)
             last_ts = ts
             now = time.monotonic()

@@ -44,9 +44,11 @@ class MotionGate:
         self.passed = 0
         self.gated = 0
 
-    def small(self, frame: np.ndarray) -> np.ndarray:
+    def small(self, frame: np.ndarray, limited: bool = False) -> np.ndarray:
         """The ROI of `frame` (H×W×3 BGR or H×W grey) as a small uint8 grey image: a strided view
-        (2 samples per output cell each way, no copy) area-averaged by OpenCV, ~0.05 ms for 1080p."""
+        (2 samples per output cell each way, no copy) area-averaged by OpenCV, ~0.05 ms for 1080p.
+        `limited`: the grey is video-range luma (16-235), stretched to 0-255 on the small copy so
+        pixel_delta means the same as on a BGR frame."""
         p = self.params
         img = frame
         if p.roi is not None:
@@ -58,19 +60,22 @@ class MotionGate:
         cols = max(1, min(p.width, w))
         rows = max(1, round(h * cols / w))
         sub = max(1, w // (cols * 2))
-        return cv2.resize(img[::sub, ::sub], (cols, rows), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(img[::sub, ::sub], (cols, rows), interpolation=cv2.INTER_AREA)
+        if limited:
+            small = cv2.convertScaleAbs(small, alpha=255 / 219, beta=-16 * 255 / 219)
+        return small
 
     def changed(self, frame: np.ndarray, ts: float) -> bool:
         return self.verdict(frame, ts) != STILL
 
-    def verdict(self, frame: np.ndarray, ts: float) -> str:
+    def verdict(self, frame: np.ndarray, ts: float, limited: bool = False) -> str:
         """MOVED: the ROI changed since the last frame let through (or it is the first, or the
         resolution changed); DUE: unchanged, but min_interval_s has passed; STILL: unchanged."""
         p = self.params
         if not p.enabled:
             self.passed += 1
             return MOVED
-        small = self.small(frame)
+        small = self.small(frame, limited)
         if self._ref is None or self._ref.shape != small.shape:
             verdict = MOVED
         else:

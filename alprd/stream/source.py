@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 import av
 import numpy as np
 
+from alprd.stream.decoding import DecodeParams, HwFallback, SkipPolicy, configure, open_container
 from alprd.stream.urls import HTTP_SCHEMES, LIVE_SCHEMES, is_live, mask_text, mask_url  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ _BACKWARDS_S = 1e-3  # a pts this far below the previous frame's is a clock that
 DEFAULT_MAX_FRAME_PIXELS = 4096 * 4096  # 4K/DCI cameras fit; 8 ring slots of these are 400 MB
 _LOG_EVERY_S = 60.0
 _SAMPLE_EPS_S = 0.002
-_DECODE_THREADS = 2
 
 Frame = tuple[int, float, np.ndarray]
 
@@ -82,6 +82,9 @@ class FrameSource:
     None paces exactly the finite sources (files, HTTP files and finished playlists), never a live one.
     `max_frame_pixels` bounds width x height: bigger frames are refused before they are decoded.
     `on_change(source)` is called on every state change and counter update worth publishing.
+    `decode` sets threads, frame skipping and hardware decoding (alprd.stream.decoding);
+    `video_frames()` yields the decoded av.VideoFrame instead of a BGR array (convert only what
+    you keep), and `set_idle(True)` asks for key frames only until `set_idle(False)`.
     """
 
     def __init__(self, url: str, fps: float | None = None, *, loop: bool = False,
@@ -89,7 +92,7 @@ class FrameSource:
                  reconnect_min_s: float = 0.5, reconnect_max_s: float = 30.0,
                  realtime: bool | None = False, live: bool | None = None, stop_event=None,
                  name: str | None = None, on_change: Callable[["FrameSource"], None] | None = None,
-                 max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS):
+                 max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS, decode: DecodeParams | None = None):
         if fps is not None and fps <= 0:
             raise ValueError("fps must be positive")
         if max_frame_pixels < 1:
@@ -116,6 +119,9 @@ class FrameSource:
         self._last_ts = 0.0
         self._next_due = -math.inf
         self._logged_at: dict[str, float] = {}
+        self.decode = decode or DecodeParams()
+        self._hw = HwFallback(self.decode, self.name)
+        self._skip = SkipPolicy(self.decode, None)
 
     @classmethod
     def from_config(cls, camera, defaults, fps: float, **kw) -> "FrameSource":
@@ -138,15 +144,35 @@ class FrameSource:
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
 
+    def set_idle(self, idle: bool) -> None:
+        """Key frames only (idle) or every frame again; takes effect from the next packet. Ignored
+        unless `idle_keyframes_after_s` is configured and the stream has no B-frames."""
+        self._skip.idle = bool(idle) and self.decode.idle_keyframes_after_s is not None \
+            and not self._reordered
+
+    @property
+    def idle(self) -> bool:
+        return self._skip.idle
+
+    @property
+    def hw_active(self) -> bool:
+        """The stream decodes on the configured hardware device."""
+        return self._hw.active
+
     # -- main loop -----------------------------------------------------------------------------
     def frames(self) -> Iterator[Frame]:
-        """Yield sampled frames until stopped, or until a non-live source is finished."""
+        """Yield sampled frames as BGR arrays until stopped, or until a non-live source is finished."""
+        for seq, ts, frame in self.video_frames():
+            yield seq, ts, frame.to_ndarray(format="bgr24")
+
+    def video_frames(self) -> Iterator[tuple[int, float, av.VideoFrame]]:
+        """Yield sampled frames as decoded av.VideoFrames (see `frames`)."""
         failures = 0  # consecutive connections that produced no frame
         loop_anchor: float | None = None  # wall time the next pass of a looped file starts at
         while not self.stopped:
             try:
-                container = av.open(self.url, options=self._options(), timeout=self.timeout,
-                                    stream_options=[self._codec_options()])
+                container = open_container(self.url, self._hw, options=self._options(), timeout=self.timeout,
+                                           stream_options=[self._codec_options()])
             except Exception as exc:  # PyAV raises many types (FFmpegError, OSError, ValueError)
                 self.counters.errors += 1
                 if not self.live:
@@ -178,7 +204,9 @@ class FrameSource:
                                 self.masked_url, reason)
                 self._retry_after(max(1, failures), reason, quiet=was_connected)
                 continue
-            self._report_damage(self.counters.decoded - decoded_before, self.counters.errors - errors_before)
+            # frames FFmpeg skipped on request were there: count the packets that carried them
+            self._report_damage(max(self.counters.decoded - decoded_before, self._skip.packets),
+                                self.counters.errors - errors_before)
             if reason != "end of stream":
                 log.error("%s: %s is unreadable (%s); source ends", self.name, self.masked_url, reason)
                 break
@@ -191,7 +219,7 @@ class FrameSource:
         self.connected = False
         self._changed()
 
-    def _decode(self, container, loop_anchor: float | None) -> Iterator[Frame]:
+    def _decode(self, container, loop_anchor: float | None) -> Iterator[tuple[int, float, av.VideoFrame]]:
         stream = container.streams.video[0] if container.streams.video else None
         if stream is None:
             raise _EndOfPass("no video stream")
@@ -203,10 +231,11 @@ class FrameSource:
             # a declared duration: an HTTP video file or a finished HLS playlist, not a camera
             self.finite = bool(container.duration and container.duration > 0
                                and urlsplit(self.url).scheme.lower() in HTTP_SCHEMES)
-        stream.codec_context.thread_count = _DECODE_THREADS
-        # Frame threads hold the last frames of a live stream back until more packets come (the
-        # end of a car would wait for the next car); slice threads add no latency.
-        stream.thread_type = "AUTO" if self.finite else "SLICE"
+        configure(stream, self.decode, live=not self.finite)
+        cc = stream.codec_context
+        idle, self._skip = self._skip.idle, SkipPolicy(self.decode, stream.time_base)
+        self._skip.idle = idle  # a reconnect starts at a key frame: idle may go on
+        self._reordered = False
         self._declared_frames = stream.frames  # 0 when the container does not say
         rate = stream.average_rate or stream.guessed_rate
         self._frame_period = float(1 / rate) if rate else 0.04
@@ -214,9 +243,14 @@ class FrameSource:
         anchor_media: float | None = None
         last_media = 0.0
         nth = bad = 0
+
+        def ts_of_media(m: float) -> float | None:
+            return None if anchor_media is None else anchor_wall + (m - anchor_media)
+
         for packet in container.demux(stream):
             if self.stopped:
                 return
+            self._skip.apply(cc, self._skip.choose(packet, ts_of_media, self._next_due, last_media))
             try:
                 decoded = packet.decode()
                 bad = 0
@@ -238,6 +272,12 @@ class FrameSource:
                 self.counters.decoded += 1
                 if not self.connected:
                     self._announce(stream)
+                    self._hw.opened(cc)
+                    self._reordered = bool(cc.has_b_frames)
+                    if self._reordered and self.decode.idle_keyframes_after_s is not None:
+                        self._skip.idle = False
+                        self._log_sometimes("bframes", logging.INFO, "%s: the stream has B-frames: "
+                                            "key-frame-only decoding while idle is off", self.name)
                 # RTSP's first frame often has no pts: place such frames one period apart
                 # and anchor the clock so the first real pts lands where it belongs.
                 media = frame.time
@@ -277,12 +317,11 @@ class FrameSource:
                     if delay > 0 and self._stop.wait(delay):
                         return
                 self._last_ts = ts
-                img = frame.to_ndarray(format="bgr24")
-                self.height, self.width = img.shape[:2]
+                self.height, self.width = frame.height, frame.width
                 seq = self._seq
                 self._seq += 1
                 self.counters.sampled += 1
-                yield seq, ts, img
+                yield seq, ts, frame
 
     def _take(self, ts: float) -> bool:
         """Keep a frame when it reaches the next due time on the stream clock."""
@@ -332,6 +371,7 @@ class FrameSource:
     _last_decoded_ts = 0.0
 
     _declared_frames = 0
+    _reordered = False
 
     def _report_damage(self, decoded: int, bad_packets: int) -> None:
         """A damaged file still ends cleanly, but says so once per pass."""
