@@ -34,9 +34,11 @@ def _poison_records() -> list[str]:
     return [json.dumps(base), nested]
 
 
-@pytest.mark.parametrize("ack", ["", "{\"segment\": ", '{"segment": 1, "offset": -40}'],
-                         ids=["empty-ack", "garbled-ack", "negative-offset"])
-def test_poison_records_and_a_damaged_ack_file_do_not_block_the_sql_sink(tmp_path, chaos_weights, ack):
+# One damaged ack file in a real daemon (the offset that once killed the writer thread); every other
+# kind of damage (empty, garbled, null, out of range...) is tests/sinks/test_sinks_spool.py's, in
+# process: a daemon run each cost ~11 s of the suite's budget and proved nothing more.
+def test_poison_records_and_a_damaged_ack_file_do_not_block_the_sql_sink(tmp_path, chaos_weights):
+    ack = '{"segment": 1, "offset": -40}'
     video = make_burst_video(tmp_path / "cam.mp4", burst_schedule(2, first_s=0.5, gap_s=2.5))
     state = tmp_path / "state"
     spool = state / "spool" / "sql"
@@ -54,7 +56,7 @@ def test_poison_records_and_a_damaged_ack_file_do_not_block_the_sql_sink(tmp_pat
         res = run_alprd("--log-level", "INFO", "run", "-c", str(cfg), timeout=180, cwd=tmp_path)
     finally:
         sub.close()
-    assert res.returncode == 0, res.stderr[-4000:]  # before: exit 2 on an empty ack file
+    assert res.returncode == 0, res.stderr[-4000:]  # before: exit 2 on a damaged ack file
     print(res.stderr[-5000:])
     no_tracebacks(res.stderr)                        # before: the writer's traceback (offset -40)
     s = stats(state)

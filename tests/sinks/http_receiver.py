@@ -3,7 +3,9 @@
 It verifies each request with the documented example receiver's verify() (docs/examples/
 webhook_receiver.py, loaded from its file, so the docs' code is what the tests run) and records
 every request in arrival order. It can be down (stop(): the port refuses connections, then
-start() binds the same port again), slow (delay_s per request) or answer a fixed status. The
+start() binds the same port again), slow (delay_s per request), held (each request waits for
+the `hold` event: slow for as long as a test needs, whatever the machine's speed) or answer a
+fixed status. The
 global `arrivals` counter, when given, numbers its requests in one sequence with other observers
 (the order tests compare a bus subscriber and SQL with it).
 """
@@ -47,9 +49,10 @@ class Request:
 
 class Receiver:
     def __init__(self, secret: bytes, *, delay_s: float = 0.0, status: int = 204,
-                 arrivals: itertools.count | None = None) -> None:
+                 arrivals: itertools.count | None = None, hold: threading.Event | None = None) -> None:
         self.secret = secret
         self.delay_s = delay_s
+        self.hold = hold
         self.status = status
         self.verify = example_receiver().verify
         self.requests: list[Request] = []
@@ -76,6 +79,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if recv.delay_s:
                     time.sleep(recv.delay_s)
+                if recv.hold is not None:
+                    recv.hold.wait(HANG_GUARD_S)
                 ok = recv.verify(recv.secret, body, self.headers.get("X-Alprd-Timestamp"),
                                  self.headers.get("X-Alprd-Signature"))
                 with recv._lock:
