@@ -18,6 +18,8 @@ per packet is decided here, where the benchmark (benchmarks/decoding.py) can dri
 from __future__ import annotations
 
 import logging
+import math
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -26,6 +28,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
+_EPS_S = 0.002  # as the sampler (alprd.stream.source._SAMPLE_EPS_S)
 THREAD_TYPES = ("auto", "slice", "frame")  # "auto": slice threads for live streams, both for files
 
 
@@ -115,29 +118,43 @@ def configure(stream, params: DecodeParams, live: bool) -> None:
 class SkipPolicy:
     """Per packet, which frames FFmpeg may skip (codec_context.skip_frame)."""
 
-    def __init__(self, params: DecodeParams, time_base: Fraction | None) -> None:
+    def __init__(self, params: DecodeParams, time_base: Fraction | None, period: float | None = None) -> None:
         self.params = params
         self.time_base = time_base
-        self.idle = False      # set by the consumer: key frames only
+        self.period = period     # the sampling period (1/fps); None: every frame is sampled
+        self.idle = False        # set by the consumer: key frames only
         self.current = "DEFAULT"
         self.skipped_nonref = 0  # packets sent with NONREF (FFmpeg drops those it can)
         self.keyframes_only = 0  # packets sent while idle
         self.packets = 0         # packets with data sent to the decoder
+        self._recent: deque[float] = deque(maxlen=32)  # stream times of the last packets
 
     def choose(self, packet, ts_of_media, next_due: float, last_media: float) -> str:
-        """`ts_of_media(seconds)` maps stream time to our clock (None until anchored)."""
+        """`ts_of_media(seconds)` maps stream time to our clock (None until anchored); `next_due`
+        and `last_media` are the sampler's, as of the last frame out of the decoder."""
         if packet.size:
             self.packets += 1
         if self.idle:
             self.keyframes_only += 1
             return "NONKEY"
-        if not self.params.skip_nonref or packet.pts is None or self.time_base is None:
+        if not self.params.skip_nonref or packet.pts is None or self.time_base is None or not self.period:
             return "DEFAULT"
         media = float(packet.pts * self.time_base)
-        ts = ts_of_media(media)
-        if ts is None or media < last_media - 1e-3:  # not anchored yet, or the clock went back
-            return "DEFAULT"
-        if ts + 0.002 < next_due:  # not sampled whatever it shows
+        earlier = [m for m in self._recent if m < media]
+        self._recent.append(media)
+        if not earlier or media < last_media - 1e-3 or not math.isfinite(next_due):
+            return "DEFAULT"  # no frame before it seen, the clock went back, or nothing sampled yet
+        ts, prev = ts_of_media(media), ts_of_media(max(earlier))
+        if ts is None or prev is None:
+            return "DEFAULT"  # not anchored yet
+        # The sampler takes the first frame at or after each point of its grid (next_due + k*period).
+        # The decoder returns frames a few packets late (frame threads, reordering), so next_due may
+        # lag this packet, but the grid is the same: the frame is sampled iff a grid point lies in
+        # (previous frame, this frame].
+        grid = next_due + math.ceil((prev + _EPS_S - next_due) / self.period) * self.period
+        if grid <= prev + _EPS_S:
+            grid += self.period
+        if grid > ts + _EPS_S:
             self.skipped_nonref += 1
             return "NONREF"
         return "DEFAULT"

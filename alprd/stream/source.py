@@ -233,7 +233,8 @@ class FrameSource:
                                and urlsplit(self.url).scheme.lower() in HTTP_SCHEMES)
         configure(stream, self.decode, live=not self.finite)
         cc = stream.codec_context
-        idle, self._skip = self._skip.idle, SkipPolicy(self.decode, stream.time_base)
+        idle, self._skip = self._skip.idle, SkipPolicy(self.decode, stream.time_base,
+                                                           1.0 / self.fps if self.fps else None)
         self._skip.idle = idle  # a reconnect starts at a key frame: idle may go on
         self._reordered = False
         self._declared_frames = stream.frames  # 0 when the container does not say
