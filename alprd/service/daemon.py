@@ -12,8 +12,9 @@ reload.py (the SIGHUP camera reload), health.py (what watchdog pings stand for),
 Signals only record themselves; the loop acts. Orderly stop (SIGTERM, SIGINT, or every file
 source at its end): the supervisor stops the children in reverse start order — the decoders
 first, then the worker once every waiting frame has been processed — then every open track is
-closed as a final event, the sinks are flushed and closed, and run() returns 0. A second signal
-skips the drain (children are killed) but tracks and sinks are still flushed.
+closed as a final event, the sinks are flushed and closed, and run() returns 0 (66 when every
+source ended but one gave no frame at all: sources.py). A second signal skips the drain (children
+are killed) but tracks and sinks are still flushed.
 """
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ from pathlib import Path
 from alprd.config import AppConfig, CameraConfig
 from alprd.process import signals
 from alprd.process.sdnotify import ServiceNotifier
-from alprd.process.supervisor import FATAL, FINISHED, ProcessSpec, Supervisor
-from alprd.service import preflight, report, runstats
+from alprd.process.supervisor import ProcessSpec, Supervisor
+from alprd.service import preflight, report, runstats, sources
 from alprd.service.crops import CropStore
 from alprd.service.event_path import EventPath
 from alprd.service.handlers import MainHandlers
@@ -188,9 +189,13 @@ class Daemon:
     def _check_sources(self) -> None:
         if not self.exit_when_sources_end or self.stop_reason is not None:
             return
-        decoders = [c for c in self.sup.children if camera_of(c.name) is not None]
-        if decoders and all(c.state in (FINISHED, FATAL) for c in decoders):
-            self.request_stop("every source has ended")
+        decoders = {cid: c.state for c in self.sup.children if (cid := camera_of(c.name)) is not None}
+        if sources.ended(decoders.values()):
+            decoded = {cid: st.decoded for cid, st in self.decoder_stats.items() if cid in decoders}
+            reason, code = sources.stop_reason(len(decoders), sources.unread(decoders, decoded))
+            if code:
+                log.error("%s", reason)
+            self.request_stop(reason, code=code)
 
     # -- stopping ------------------------------------------------------------------------------
     def request_stop(self, reason: str | None = None, code: int = 0) -> None:

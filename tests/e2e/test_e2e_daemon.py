@@ -232,7 +232,7 @@ def test_corrupt_and_truncated_files_are_logged_not_fatal(tmp_path, e2e_rigged_w
                                                 {"id": "truncated", "url": str(truncated)}],
                        state_dir=state, weights=e2e_rigged_weights)
     res = run_alprd("run", "-c", str(cfg), timeout=90, cwd=tmp_path)
-    assert res.returncode == 0, res.stderr[-4000:]
+    assert res.returncode == 66, res.stderr[-4000:]  # not fatal, but a camera gave no frame: not a success
     _no_tracebacks(res.stderr)
     assert "garbage: cannot open" in res.stderr
     s = stats(state)
