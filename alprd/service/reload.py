@@ -133,6 +133,10 @@ class CameraReloader:
         if p.ignored:
             log.warning("reload: changes to %s need a restart of alprd; not applied", ", ".join(p.ignored))
         d.cfg = apply_cameras(d.cfg, new)
+        published = [c.id for c in d.cfg.cameras] + [c.id for c in d.cameras]  # removed ones still close tracks
+        for sink in d.events.fanout.sinks:  # the bus applies subscriptions to the new cameras' topics
+            if callable(getattr(sink, "set_cameras", None)):
+                sink.set_cameras(published)
         running = {c.id for c in d.cameras}
         for cid in p.remove + [c.id for c in p.restart]:
             self.adding = [c for c in self.adding if c.id != cid]  # added by a reload just before

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 _STOP = object()
 _FLUSH = object()
+_CAMERAS = object()
 _SUB_BATCH = 1000              # subscription messages served per _SUB_WINDOW_S, at most
 _SUB_WINDOW_S = 0.1            # (10,000/s: a flood costs this thread bounded CPU, and waits
                                # in the flooder's own buffers: RCVHWM 2 pushes back on it)
@@ -148,6 +149,17 @@ class BusSink:
         """Figures for the fan-out's status (stats.json, Prometheus)."""
         return {"sent": self.sent, "queue_dropped": self.dropped, "bus_queued": self._q.qsize(),
                 "subscriptions_refused": self.gate.refused, "subscribers_cut": self.connections.cut}
+
+    def set_cameras(self, cameras: Iterable[str]) -> None:
+        """The cameras this daemon publishes for changed (a SIGHUP reload): subscriptions to the
+        topics of the new list apply from now on, whatever other subscriptions took the "foreign"
+        slots. The socket thread applies it, in order with the events queued before."""
+        try:
+            self._q.put((_CAMERAS, tuple(cameras)), timeout=5.0)
+        except queue.Full:
+            log.warning("bus: the camera list could not be updated (send queue full)")
+            return
+        self._wake()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every queued event was handed to libzmq (not: received by anyone)."""
@@ -291,6 +303,9 @@ class BusSink:
                 return False
             if isinstance(item, tuple) and item[0] is _FLUSH:
                 item[1].set()
+                continue
+            if isinstance(item, tuple) and item[0] is _CAMERAS:
+                self.gate.set_cameras(item[1])
                 continue
             try:
                 sock.send_multipart(item, flags=zmq.NOBLOCK)

@@ -7,8 +7,9 @@ option bounds it, so the bus bounds it itself, per connection, from what it read
 
 - `SubscriptionGate`: which subscriptions are applied to the publishing trie. Only a prefix of a
   topic the daemon may publish ("<kind>.<camera>" for the configured cameras and every event kind)
-  can ever match; those always apply, and at most FOREIGN_SUBSCRIPTIONS others (a camera added by
-  a reload, say). The rest match nothing, as they would have anyway, and are counted.
+  can ever match; those always apply, and at most FOREIGN_SUBSCRIPTIONS others (a camera not
+  configured yet, say). The rest match nothing, as they would have anyway, and are counted. A
+  reload's new camera list applies at once (BusSink.set_cameras).
 - `ConnectionLedger`: live subscriptions per connection (libzmq tells which file descriptor a
   message came from: ZMQ_SRCFD). A connection holding more than PER_CONNECTION, or the biggest one
   while all together hold more than TOTAL, is cut (`cut_connection`): libzmq then frees its
@@ -47,9 +48,12 @@ class SubscriptionGate:
         self.set_cameras(cameras)
 
     def set_cameras(self, cameras: Iterable[str]) -> None:
+        """The configured cameras (at the start, and after each reload): their topics' prefixes
+        always apply; those that took a foreign slot before give it back."""
         topics = [f"{k}.{c}".encode("utf-8") for k in self.kinds for c in cameras]
         topics += [f"{k}.".encode("utf-8") for k in self.kinds]
         self._known = {t[:i] for t in topics for i in range(len(t) + 1)}
+        self._foreign -= self._known
 
     def allow(self, topic: bytes) -> bool:
         if topic in self._known or topic in self._foreign:
