@@ -2,7 +2,8 @@
 (GLOB) and PostgreSQL (LIKE ... ESCAPE), over plates full of SQL syntax (quotes, %, _, \\, [ ],
 comment and statement markers). Only * (any run) and ? (one character) are wildcards; whatever
 else a pattern holds must match itself and nothing else, and no pattern may fail or touch
-another table. Two real CLI runs close the loop."""
+another table. Two real CLI runs close the loop; times at the ends of the calendar (issue 18 item
+12) are answered, not a traceback."""
 from __future__ import annotations
 
 import re
@@ -89,3 +90,15 @@ def test_the_cli_treats_the_pattern_as_data(stored, pattern, expected, capsys):
     assert got == expected
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.plate_events)).scalar() == len(PLATES)
+
+
+@pytest.mark.parametrize("since, until, found", [
+    ("999999999d", "9999-12-31T23:59:59", len(PLATES)), ("99999999999999999999w", None, len(PLATES)),
+    ("0001-01-01T00:00-05:00", "9999-12-31T23:59:59+05:00", len(PLATES)), ("9999-12-31T23:59:59+05:00", None, 0)])
+def test_times_at_the_ends_of_the_calendar_are_answered_not_a_traceback(stored, since, until, found, capsys):
+    """Issue 18 item 12: `--since 999999999d` and dates near year 1 or 9999 overflowed datetime."""
+    from alprd.cli import main
+
+    url, _ = stored
+    assert main(["query", "--url", url, "--json", "--since", since, *(["--until", until] if until else [])]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == found
