@@ -36,16 +36,18 @@ def test_ready_status_and_watchdog_pings_stop_while_the_worker_is_stuck(tmp_path
         d.wait_for(lambda: len(notify.times_of("WATCHDOG=1")) >= 3, 30, "three watchdog pings")
 
         [worker] = d.wait_for(lambda: children_named(d.proc.pid, "alprd: worker"), 10, "the worker pid")
+        # a loaded machine may have had the worker late before: look only at what follows the stop
+        sent, logged = len(notify.texts()), len(d.stderr)
         os.kill(worker, signal.SIGSTOP)
         try:
-            d.wait_for(lambda: "unhealthy: the inference worker has not answered" in d.stderr, 60,
+            d.wait_for(lambda: "unhealthy: the inference worker has not answered" in d.stderr[logged:], 60,
                        "the stall to be noticed")
             # The daemon says why in STATUS (every few ping intervals of its own loop). From its
             # first such STATUS on, while the worker stays stopped, it sends no ping: datagrams
             # arrive in the order they were sent, so this needs no clock. Two STATUS updates
             # apart, the daemon's loop has had several ping intervals to (wrongly) send one.
-            d.wait_for(lambda: len(unhealthy_status(notify.texts())) >= 2, 60, "two STATUS updates saying why")
-            texts = notify.texts()
+            d.wait_for(lambda: len(unhealthy_status(notify.texts()[sent:])) >= 2, 60, "two STATUS updates saying why")
+            texts = notify.texts()[sent:]
             first = unhealthy_status(texts)[0]
             assert not [m for m in texts[first:] if "WATCHDOG=1" in m.splitlines()], texts[first:]
         finally:
@@ -59,7 +61,10 @@ def test_ready_status_and_watchdog_pings_stop_while_the_worker_is_stuck(tmp_path
         d.close()
         notify.close()
     texts = notify.texts()
-    assert texts[-1] == "STOPPING=1", texts[-3:]
+    # STOPPING=1 once, and after it nothing but watchdog pings (the loop pings while it drains;
+    # how many depends on how long the stop takes on this machine)
+    stops = [i for i, m in enumerate(texts) if "STOPPING=1" in m.splitlines()]
+    assert len(stops) == 1 and all(m == "WATCHDOG=1" for m in texts[stops[0] + 1:]), texts[-3:]
     err = d.stderr
     assert "Traceback" not in err, err[-3000:]
     # under systemd ($INVOCATION_ID) lines carry journald priorities and no timestamps
