@@ -9,12 +9,19 @@ it missed per publisher and topic (alprd.sinks.bus.SequenceGaps), across a broke
 
 The relay is libzmq's (zmq.proxy_steerable), not a hand-made loop; the control socket only lets
 `stop()` end it. A `capture` socket counts what passed (its only metric).
+
+CurveZMQ (`Curve`), each side on its own: upstream the XSUB is a Curve *client* of every daemon's
+encrypted bus (the daemons' public key, this broker's own certificate, admitted in the daemons'
+sinks.bus.curve_clients_dir); downstream the XPUB is a Curve *server* (its secret certificate, and
+optionally a directory of the subscribers it admits), as a daemon's bus is.
 """
 from __future__ import annotations
 
 import logging
 import threading
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 import zmq
 
@@ -22,16 +29,45 @@ log = logging.getLogger(__name__)
 
 
 class BrokerError(RuntimeError):
-    """The broker could not start (bad endpoint, address in use)."""
+    """The broker could not start (bad endpoint, address in use, an unreadable key)."""
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Certificate files (zmq.auth.create_certificates) for either side; None = plain on that side."""
+
+    upstream_server_key: str | None = None   # the daemons' public cert (.key): one site bus key
+    upstream_client_key: str | None = None   # this broker's secret cert (.key_secret)
+    secret_key: str | None = None            # this broker's server secret cert, for subscribers
+    clients_dir: str | None = None           # public certs of admitted subscribers; None = any
+
+
+def _load(path: str, what: str, secret: bool) -> tuple[bytes, bytes | None]:
+    import zmq.auth
+
+    try:
+        public, sec = zmq.auth.load_certificate(path)
+    except (OSError, ValueError) as exc:
+        raise BrokerError(f"{what}: cannot load {path} ({exc})") from None
+    if secret and not sec:
+        raise BrokerError(f"{what}: {path} holds no secret key (use the .key_secret file)")
+    return public, sec
 
 
 class Broker:
     """`start()` binds and runs the proxy in a thread; `stop()` ends it. `endpoint` is the bound
     XPUB address (a `tcp://host:*` wildcard resolved)."""
 
-    def __init__(self, bind: str, upstreams: list[str], *, sndhwm: int = 10000) -> None:
+    def __init__(self, bind: str, upstreams: list[str], *, sndhwm: int = 10000, curve: Curve = Curve()) -> None:
         if not upstreams:
             raise BrokerError("no upstream: name each daemon's bus endpoint (--upstream)")
+        if bool(curve.upstream_server_key) != bool(curve.upstream_client_key):
+            raise BrokerError("CurveZMQ upstream needs both the daemons' public key and this broker's "
+                              "secret certificate (--upstream-server-key, --upstream-client-key)")
+        if curve.clients_dir and not curve.secret_key:
+            raise BrokerError("--curve-clients-dir needs --curve-secret-key")
+        self.curve = curve
+        self._auth = None
         self.bind_endpoint = bind
         self.upstreams = list(upstreams)
         self.sndhwm = sndhwm
@@ -61,6 +97,7 @@ class Broker:
             s.setsockopt(zmq.LINGER, 0)
         try:
             xpub.setsockopt(zmq.SNDHWM, self.sndhwm)
+            self._secure(xsub, xpub)
             try:
                 xpub.bind(self.bind_endpoint)
             except zmq.ZMQError as exc:
@@ -85,6 +122,25 @@ class Broker:
             for s in (xsub, xpub, control, capture):
                 s.close()
 
+    def _secure(self, xsub, xpub) -> None:
+        """Curve options on both sockets, before any bind or connect."""
+        c = self.curve
+        if c.upstream_server_key:
+            server_public, _ = _load(c.upstream_server_key, "--upstream-server-key", secret=False)
+            public, secret = _load(c.upstream_client_key, "--upstream-client-key", secret=True)
+            xsub.curve_serverkey, xsub.curve_publickey, xsub.curve_secretkey = server_public, public, secret
+        if c.secret_key:
+            public, secret = _load(c.secret_key, "--curve-secret-key", secret=True)
+            if c.clients_dir:
+                if not Path(c.clients_dir).is_dir():
+                    raise BrokerError(f"--curve-clients-dir: {c.clients_dir} is not a directory")
+                from zmq.auth.thread import ThreadAuthenticator
+
+                self._auth = ThreadAuthenticator(self._ctx)
+                self._auth.start()
+                self._auth.configure_curve(domain="*", location=c.clients_dir)
+            xpub.curve_secretkey, xpub.curve_publickey, xpub.curve_server = secret, public, True
+
     def _count(self) -> None:
         """The capture socket gets every frame both ways: a message is its last frame."""
         pull = self._ctx.socket(zmq.PULL)
@@ -108,4 +164,6 @@ class Broker:
             ctl.send(b"TERMINATE")
             self._thread.join(timeout)
             ctl.close()
+        if self._auth is not None:
+            self._auth.stop()
         self._ctx.term()
