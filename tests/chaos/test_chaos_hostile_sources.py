@@ -10,6 +10,8 @@ credentials in its URL, and frames far larger than any camera's — one daemon r
   `access_token`, `loginpas`, `apikey`, `auth_token`, `pw`, `psw`): it must end like a file — two
   cars, two finals, no reconnect (item 15) — and no secret may appear in logs, stats.json,
   `status --json` or `check-config` (item 8).
+- `hls`: the same two cars as a finished HLS playlist (#EXT-X-ENDLIST) over HTTP: read once, like
+  a file, no reconnect (item 15).
 - `huge`: an MJPEG file of 4200x4200 frames, over the default max_frame_pixels (4096x4096): refused
   before decoding, with a log line, no plate and no ring sized for it (item 6).
 
@@ -45,6 +47,20 @@ def _two_recordings(tmp_path):
     path = tmp_path / "twice.ts"
     path.write_bytes(first.read_bytes() + second.read_bytes())
     return path
+
+
+def _hls(video, folder):
+    """`video` remuxed as a finished (VOD) HLS playlist in `folder`: index.m3u8 and its segments."""
+    folder.mkdir()
+    with av.open(str(video)) as inp, av.open(str(folder / "index.m3u8"), "w", format="hls",
+                                             options={"hls_time": "1", "hls_playlist_type": "vod"}) as out:
+        ins = inp.streams.video[0]
+        outs = out.add_stream_from_template(ins)
+        for packet in inp.demux(ins):
+            if packet.dts is not None:
+                packet.stream = outs
+                out.mux(packet)
+    assert "#EXT-X-ENDLIST" in (folder / "index.m3u8").read_text()
 
 
 def _mjpeg(path, size: int, frames: int):
@@ -155,6 +171,7 @@ def test_clock_jumps_finite_http_oversized_frames_and_secrets(tmp_path, chaos_we
     web = tmp_path / "web"
     web.mkdir()
     make_burst_video(web / "vod.mp4", [Burst(0.5, 12), Burst(4.2, 12)])
+    _hls(web / "vod.mp4", web / "hls")
     huge = _mjpeg(tmp_path / "huge.avi", 4200, 6)
     files, camera = FileServer(web), JumpingCamera()
     query = "&".join(f"{k}={v}" for k, v in SECRETS.items() if k != "user_pw")
@@ -163,7 +180,8 @@ def test_clock_jumps_finite_http_oversized_frames_and_secrets(tmp_path, chaos_we
     state = tmp_path / "state"
     db = state / "events.db"
     cams = [{"id": "twice", "url": str(twice)}, {"id": "jump", "url": camera.url},
-            {"id": "vod", "url": vod_url}, {"id": "huge", "url": str(huge)}]
+            {"id": "vod", "url": vod_url}, {"id": "huge", "url": str(huge)},
+            {"id": "hls", "url": f"http://127.0.0.1:{files.port}/hls/index.m3u8"}]
     cfg = chaos_config(tmp_path / "alprd.yaml", cams, state_dir=state, weights=chaos_weights, bus_port=port,
                        sql_url=f"sqlite:///{db}", tracking={"max_unseen_s": 1.5},
                        defaults={"fps": 5, "open_timeout_s": 10, "read_timeout_s": 7,
@@ -179,11 +197,12 @@ def test_clock_jumps_finite_http_oversized_frames_and_secrets(tmp_path, chaos_we
     try:
         try:
             d.wait_for(lambda: len(sub.finals("jump")) >= 2 and len(sub.finals("twice")) >= 2
-                       and len(sub.finals("vod")) >= 2, 150, "two finals from twice, jump and vod")
+                       and len(sub.finals("vod")) >= 2 and len(sub.finals("hls")) >= 2, 150,
+                       "two finals from twice, jump, vod and hls")
         except AssertionError as exc:
             raise AssertionError(f"finals: {counts(sub.finals())}, previews: "
                                  f"{counts(sub.events('plate.preview'))}\n{exc}") from None
-        d.wait_for(lambda: all(stats(state)["decoders"][c]["running"] == 0 for c in ("twice", "vod", "huge")),
+        d.wait_for(lambda: all(stats(state)["decoders"][c]["running"] == 0 for c in ("twice", "vod", "huge", "hls")),
                    60, "the finite sources to end")
         time.sleep(3.0)  # a reconnect storm would show here
         status = run_alprd("status", "--json", "--state-dir", str(state), cwd=tmp_path)
@@ -196,7 +215,7 @@ def test_clock_jumps_finite_http_oversized_frames_and_secrets(tmp_path, chaos_we
     err = d.stderr
     no_tracebacks(err)
     s = stats(state)
-    ledger = Ledger("hostile sources", {"twice": 2, "jump": 2, "vod": 2, "huge": 0},
+    ledger = Ledger("hostile sources", {"twice": 2, "jump": 2, "vod": 2, "huge": 0, "hls": 2},
                     sql_finals(f"sqlite:///{db}"), sub.finals(), sub.events("plate.preview"),
                     events(state / "events.jsonl", "plate.final"), counted=s["events"]["plate.final"])
     ledger.check()
@@ -210,6 +229,8 @@ def test_clock_jumps_finite_http_oversized_frames_and_secrets(tmp_path, chaos_we
     # item 15: an HTTP file is a file: read once, paced, no reconnect
     assert dec["vod"]["reconnects"] == 0 and dec["vod"]["decoded"] == 25, dec["vod"]
     assert err.count("vod: connected to") == 1 and "vod: end of http://viewer:***@" in err
+    assert dec["hls"]["reconnects"] == 0 and dec["hls"]["decoded"] == 25 and err.count("hls: connected to") == 1, \
+        dec["hls"]
     # item 6: refused before decoding, said once in a clear line, no frame reached the ring
     assert dec["huge"]["sampled"] == 0 and dec["huge"]["oversized"] >= 1, dec["huge"]
     assert "huge:" in err and "max_frame_pixels" in err
