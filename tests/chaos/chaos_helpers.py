@@ -86,9 +86,16 @@ class Subscriber:
     def _run(self) -> None:
         poller = zmq.Poller()
         poller.register(self._sock, zmq.POLLIN)
-        while not self._stop.is_set():
-            if not poller.poll(100):
+        drain_until = None
+        while True:
+            if self._stop.is_set() and drain_until is None:
+                drain_until = time.monotonic() + 60  # a hang guard for a publisher that never stops
+            if not poller.poll(100 if drain_until is None else 500):
+                if drain_until is not None:
+                    break  # stopping, and 0.5 s without a message: all that was sent is read
                 continue
+            if drain_until is not None and time.monotonic() > drain_until:
+                break
             while True:
                 try:
                     topic, payload, _sequence = self._sock.recv_multipart(zmq.NOBLOCK)
@@ -106,9 +113,10 @@ class Subscriber:
         return self.events("plate.final", camera)
 
     def close(self) -> None:
-        time.sleep(0.3)  # what libzmq already received is read
+        """Reads on until the socket has been quiet for 0.5 s (a fixed pause could lose the last
+        events on a loaded machine), then closes."""
         self._stop.set()
-        self._thread.join(5)
+        self._thread.join(120)
         self._sock.close(0)
         self._ctx.term()
 

@@ -172,7 +172,8 @@ def test_sigterm_under_load_flushes_every_open_track_even_across_a_worker_restar
         [worker] = d.wait_for(lambda: children_named(d.proc.pid, "alprd: worker"), 10, "the worker pid")
         os.kill(worker, signal.SIGKILL)
         d.wait_for(lambda: d.stderr.count("inference worker ready") == 2, 60, "the worker's restart")
-        time.sleep(1.0)  # frames flow again
+        after = stats(state)["frames"]["processed"]
+        d.wait_for(lambda: stats(state)["frames"]["processed"] >= after + 15, 60, "frames through the new worker")
         assert events(jsonl, "plate.final") == []
         d.signal(signal.SIGTERM)
         assert d.wait(60) == 0, d.stderr[-4000:]
