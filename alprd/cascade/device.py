@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from alprd.cascade.frames import groups
+from alprd.cascade.photometric import MIN_RANGE, stretch_low_contrast_torch
 from alprd.model import geometry
 
 
@@ -16,11 +17,12 @@ class DevicePath:
 
     name = "device"
 
-    def __init__(self, backend, det_size: int) -> None:
+    def __init__(self, backend, det_size: int, stretch_below: float = MIN_RANGE) -> None:
         if not hasattr(backend, "run_dsnet"):
             raise ValueError("prepost 'device' needs the torch backend")
         self.backend = backend
         self.det_size = det_size
+        self.stretch_below = stretch_below
         self._frames: list = []
 
     def hold(self, frames: list[np.ndarray]) -> list[tuple[list[int], object]]:
@@ -75,7 +77,8 @@ class DevicePath:
         with torch.inference_mode():
             crops = [tp.warp_plates(self._frames[plates[ks[0]][0]], np.stack([plates[k][1] for k in ks]))
                      for ks in by_frame]
-            logits = self.backend.run_rsnet(tp.normalize(torch.cat(crops))).float().cpu().numpy()
+            crops = stretch_low_contrast_torch(torch.cat(crops), self.stretch_below)
+            logits = self.backend.run_rsnet(tp.normalize(crops)).float().cpu().numpy()
         out = np.empty_like(logits)
         out[[k for ks in by_frame for k in ks]] = logits
         return out

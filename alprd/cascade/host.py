@@ -1,13 +1,15 @@
 """The cascade's steps around the nets on the host (CPU backends): numpy/OpenCV in
 alprd.backends.prepost. Frames are letterboxed straight into one reused uint8 batch, the nets fed
 uint8 (normalisation is inside the ONNX graphs), the score threshold applied over the whole batch
-at once, plates warped into one reused uint8 array."""
+at once, plates warped into one reused uint8 array (low-contrast ones stretched:
+alprd.cascade.photometric)."""
 from __future__ import annotations
 
 import numpy as np
 
 from alprd.backends import prepost as pp
 from alprd.cascade.frames import groups
+from alprd.cascade.photometric import MIN_RANGE, stretch_low_contrast
 from alprd.model import geometry
 
 
@@ -16,8 +18,9 @@ class HostPath:
 
     name = "host"
 
-    def __init__(self, backend, det_size: int) -> None:
+    def __init__(self, backend, det_size: int, stretch_below: float = MIN_RANGE) -> None:
         self.backend = backend
+        self.stretch_below = stretch_below
         self._letterbox = pp.Letterboxer(det_size, tight=True)
         self._warper = pp.PlateWarper()
 
@@ -41,4 +44,4 @@ class HostPath:
 
     def plate_logits(self, frames: list[np.ndarray], plates: list[tuple[int, np.ndarray]]) -> np.ndarray:
         """(frame index, corners) → N×T×C logits, in one RSNet call."""
-        return self.backend.read_u8(self._warper(frames, plates))
+        return self.backend.read_u8(stretch_low_contrast(self._warper(frames, plates), self.stretch_below))

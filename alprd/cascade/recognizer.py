@@ -22,6 +22,8 @@ from alprd.backends import prepost as pp
 from alprd.cascade.device import DevicePath
 from alprd.cascade.frames import as_bgr, crop_jpeg
 from alprd.cascade.host import HostPath
+from alprd.cascade.photometric import MIN_RANGE, stretch_low_contrast
+from alprd.cascade.refine import RefinePolicy, Refiner
 from alprd.cascade.reportable import READ_THRESHOLD, reportable
 from alprd.cascade import zoom
 from alprd.cascade.zoom import SecondLook, ZoomPolicy
@@ -45,7 +47,8 @@ class Recognizer:
                  crops: bool = False, threads: int = 0, backend: str = "auto", prepost: str = "auto",
                  plate_format: bool = True, reread: bool = True, two_row: bool = True, zoom: ZoomPolicy = ZoomPolicy(),
                  read_threshold: float = READ_THRESHOLD, all_candidates: bool | None = None,
-                 provinces: ProvincePrior | None = None):
+                 provinces: ProvincePrior | None = None, refine: RefinePolicy = RefinePolicy(),
+                 stretch_below: float = MIN_RANGE):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
         if prepost not in ("auto", *PATHS):
@@ -69,8 +72,10 @@ class Recognizer:
         self.backend = make_backend(backend, dsnet, rsnet, device, det_size, threads)
         if prepost == "auto":
             prepost = "device" if getattr(self.backend, "cuda", False) else "host"
-        self.path = PATHS[prepost](self.backend, det_size)
+        self.path = PATHS[prepost](self.backend, det_size, stretch_below)
+        self.stretch_below = stretch_below   # low-contrast plates stretched first (alprd.cascade.photometric)
         self.look = SecondLook(zoom)     # distant plates in large frames (alprd.cascade.zoom)
+        self.refiner = Refiner(refine)   # doubtful small plates' corners (alprd.cascade.refine)
         # recognize() reports valid, confident reads only (alprd.cascade.reportable) unless
         # all_candidates; None: all of them only for untrained or rigged (test) weights, whose
         # reads no threshold chosen on trained weights' confidences applies to
@@ -104,8 +109,8 @@ class Recognizer:
         per-char confidences) each."""
         if not len(plates_bgr):
             return []
-        batch = plates_bgr if isinstance(plates_bgr, np.ndarray) else np.stack(plates_bgr)
-        return self._decode(self.backend.read_u8(batch))
+        batch = np.array(plates_bgr, np.uint8)        # a copy: the caller's crops stay as they were
+        return self._decode(self.backend.read_u8(stretch_low_contrast(batch, self.stretch_below)))
 
     def read_at(self, frames: Sequence[np.ndarray], plates: Sequence[tuple[int, np.ndarray]]) -> list[tuple[str, tuple[float, ...]]]:
         """Plates given by (frame index, 4×2 corners in frame pixels, TL TR BR BL) → (text,
@@ -128,10 +133,13 @@ class Recognizer:
             raise
         plates = [(i, c) for i, (corners, _) in enumerate(detections) for c in corners]
         texts = self._read_at(frames, plates)
+        if self.reread and self.refiner.policy.enabled and plates:   # read each plate once without reread
+            self._refine(frames, plates, texts)
         results: list[list[PlateRead]] = [[] for _ in frames]
         k = 0
-        for i, (corners, confs) in enumerate(detections):
-            for c, conf in zip(corners, confs):
+        for i, (_, confs) in enumerate(detections):
+            for conf in confs:
+                c = plates[k][1]
                 text, char_confs = texts[k]
                 k += 1
                 read = PlateRead(as_corners(c), float(conf), text, char_confs)
@@ -181,6 +189,25 @@ class Recognizer:
         if not plates:
             return []
         return self._decode(self.path.plate_logits(frames, plates))
+
+    def _refine(self, frames, plates, texts) -> None:
+        """Doubtful reads of plates small in the first pass's view (in place, corners too) → the
+        more confident of them and the read from a closer look's corners (alprd.cascade.refine)."""
+        scales = [geometry.fit(f.shape[1], f.shape[0], self.det_size)[0] for f in frames]
+        again = [k for k in rewarp.doubtful(texts) if self.refiner.wanted(plates[k][1], scales[plates[k][0]])]
+        if not again:
+            return
+        t = self.refiner.policy.threshold
+        found = self.refiner(self.backend.detect_u8, lambda maps: pp.decode_batch(maps, t, self.z), frames,
+                             [plates[k] for k in again])
+        better = [(k, q) for k, q in zip(again, found) if q is not None]
+        if not better:
+            return
+        self.path.hold(frames)
+        reads = self._read_at(frames, [(plates[k][0], q) for k, q in better])
+        for (k, q), read in zip(better, reads):
+            if rewarp.mean_confidence(read) > rewarp.mean_confidence(texts[k]):
+                plates[k], texts[k] = (plates[k][0], q), read
 
     def _reread(self, frames, plates, texts) -> None:
         """Doubtful reads (in place) → the most confident of them and their wider warps'."""
