@@ -30,6 +30,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -88,12 +89,15 @@ def parking_video(path: Path, size: tuple[int, int], seconds: float, arrivals: l
 
 
 class CpuSampler(threading.Thread):
-    """CPU seconds (utime+stime) of a process tree: the latest reading of every pid seen."""
+    """CPU seconds (utime+stime) of a process tree: the latest reading of every pid seen, and what
+    each pid is (main, worker, decoder: the children's kernel names, alprd.process.child)."""
 
     def __init__(self, root: int, interval: float = 0.5) -> None:
         super().__init__(daemon=True)
         self.root, self.interval = root, interval
         self.cpu: dict[int, float] = {}
+        self.kind: dict[int, str] = {}
+        self.base: dict[int, float] = {}  # readings at mark(): start-up (imports, model load) left out
         self._halt = threading.Event()
         self._tick = os.sysconf("SC_CLK_TCK")
 
@@ -105,12 +109,32 @@ class CpuSampler(threading.Thread):
                 except OSError:
                     continue
                 self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self._tick
+                if self.kind.get(pid, "other") == "other":  # a child names itself after it starts
+                    try:
+                        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                    except OSError:
+                        comm = ""
+                    self.kind[pid] = ("main" if pid == self.root else "worker" if "worker" in comm
+                                      else "decoder" if "decod" in comm else "other")
             self._halt.wait(self.interval)
 
     def stop(self) -> float:
         self._halt.set()
         self.join(5)
         return sum(self.cpu.values())
+
+    def mark(self, *kinds: str) -> None:
+        """From now on, count only what the processes of these kinds spend (their start-up is not
+        per-camera work)."""
+        for pid, cpu in list(self.cpu.items()):
+            if self.kind.get(pid) in kinds:
+                self.base[pid] = cpu
+
+    def by_kind(self) -> dict[str, float]:
+        out = {"main": 0.0, "worker": 0.0, "decoder": 0.0, "other": 0.0}
+        for pid, cpu in self.cpu.items():
+            out[self.kind.get(pid, "other")] += cpu - self.base.get(pid, 0.0)
+        return {k: round(v, 2) for k, v in out.items()}
 
 
 MODES = {  # name → (motion gate on, defaults.decode)
@@ -143,11 +167,24 @@ def run_row(video: Path, texts: list[str], n: int, mode: str, seconds: float, we
     sampler = CpuSampler(daemon.proc.pid)
     sampler.start()
     timeout = max(180.0, seconds * 6)
-    try:
-        code = daemon.proc.wait(timeout)
-    except subprocess.TimeoutExpired:
+    marked: dict[str, dict] = {}  # the frame counts when each kind's start-up was left out
+    deadline = time.monotonic() + timeout
+    code = None
+    while time.monotonic() < deadline:
+        try:
+            code = daemon.proc.wait(0.25)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        frames = (daemon.stats() or {}).get("frames", {})
+        if "io" not in marked and frames.get("received", 0) + frames.get("gated", 0) > 0:
+            sampler.mark("decoder", "main", "other")  # start-up is over at the first frame
+            marked["io"] = frames
+        if "worker" not in marked and frames.get("processed", 0) > 0:
+            sampler.mark("worker")  # and, for the worker, at the first inferred one
+            marked["worker"] = frames
+    else:
         daemon.kill()
-        code = None
     cpu_s = sampler.stop()
     out = daemon.stdout
     daemon.close()
@@ -162,11 +199,29 @@ def run_row(video: Path, texts: list[str], n: int, mode: str, seconds: float, we
     dropped = fr.get("dropped", 0) + fr.get("stale", 0) + fr.get("lost", 0)
     arrived = len(texts) * n
     per_min = cpu_s / seconds * 60 / n
+    split = sampler.by_kind()
+    # What a camera-minute needs, from this run's own per-process costs counted after start-up
+    # (stats.json comes every 5 s: what was done before a mark is left out of the divisor too):
+    # the decoders' CPU per camera-minute, the worker's CPU per inferred frame times the frames the
+    # gate let through (the dropped ones included: a starved worker skips them, a quiet host would
+    # infer them), and the main process's CPU per sampled frame. On a loaded host this, not
+    # "holds", is the capacity figure.
+    io0, w0 = marked.get("io", {}), marked.get("worker", {})
+    sampled_after = max(1, sampled - io0.get("received", 0) - io0.get("gated", 0))
+    minutes = seconds / 60 * n * sampled_after / max(1, sampled)
+    let_through = fr.get("received", 0)
+    infer_s = split["worker"] / max(1, fr.get("processed", 0) - w0.get("processed", 0))
+    main_s = (split["main"] + split["other"]) / sampled_after
+    per_cam_min = let_through / (seconds / 60 * n), sampled / (seconds / 60 * n)
+    needed = split["decoder"] / minutes + infer_s * per_cam_min[0] + main_s * per_cam_min[1]
     return {"video": label, "cameras": n, "mode": mode, "gating": gating, "exit_code": code,
             "arrived": arrived, "read_right": right, "sampled": sampled, "inferred": fr.get("processed", 0),
             "gated": fr.get("gated", 0), "dropped": dropped,
             "cpu_cores": round(cpu_s / seconds, 2), "cpu_per_camera": round(cpu_s / seconds / n, 3),
-            "cpu_s_per_camera_minute": round(per_min, 1), "cameras_on_2_cores": round(120 / per_min, 1),
+            "cpu_s_per_camera_minute": round(per_min, 1), "cpu_s_by_process": split,
+            "decode_s_per_camera_minute": round(split["decoder"] / minutes, 1),
+            "infer_ms_per_frame": round(infer_s * 1000, 1), "main_ms_per_frame": round(main_s * 1000, 2),
+            "needed_s_per_camera_minute": round(needed, 1), "cameras_on_2_cores": round(120 / needed, 1),
             "load_1min_before": load[0] if load else None,
             "holds": code == 0 and right == arrived and dropped <= 0.05 * max(1, sampled)}
 
@@ -206,14 +261,16 @@ def print_table(result: dict) -> None:
 
     m = result["machine"]
     t = Table("video", "cams", "mode", "arrived", "read right", "sampled", "inferred", "gated", "dropped",
-              "CPU cores", "CPU/camera", "CPU s/camera-min", "cams on 2 idle cores", "holds", "load",
+              "CPU cores", "CPU s/camera-min", "decode s/cam-min", "infer ms/frame", "needed s/cam-min",
+              "cams on 2 idle cores", "holds", "load",
               title=f"motion gating: {result['stream']}, {result['seconds']:g} s, {m['cpu']} ({m['cores']} cores), "
                     f"weights {result['weights']}, plates {result['plates']}; load {result['load_average_before']}"
                     f" → {result['load_average_after']}")
     for r in result["rows"]:
         t.add_row(r["video"], str(r["cameras"]), r["mode"], str(r["arrived"]),
                   str(r["read_right"]), str(r["sampled"]), str(r["inferred"]), str(r["gated"]), str(r["dropped"]),
-                  f"{r['cpu_cores']:.2f}", f"{r['cpu_per_camera']:.3f}", f"{r['cpu_s_per_camera_minute']:.1f}",
+                  f"{r['cpu_cores']:.2f}", f"{r['cpu_s_per_camera_minute']:.1f}", f"{r['decode_s_per_camera_minute']:.1f}",
+                  f"{r['infer_ms_per_frame']:.1f}", f"{r['needed_s_per_camera_minute']:.1f}",
                   f"{r['cameras_on_2_cores']:.1f}", "yes" if r["holds"] else "no", f"{r['load_1min_before']}")
     Console(width=200).print(t)
 
