@@ -107,7 +107,9 @@ def test_sample_video_with_the_default_config(tmp_path, trained):
     assert res.returncode == 0, res.stderr[-4000:]
     _no_tracebacks(res.stderr)
     s = stats(tmp_path / "var")
-    assert s["decoders"]["sample"]["decoded"] == 107
+    # the whole file: its 107 frames (27.9 fps) sampled at 10 fps; decode.skip_nonref (on by default)
+    # leaves some of the frames between two samples undecoded, so `decoded` is not 107
+    assert s["decoders"]["sample"]["sampled"] == 38 and s["decoders"]["sample"]["decoded"] <= 107
     f = s["frames"]
     assert f["received"] >= 35 and f["processed"] + f["dropped"] + f["stale"] == f["received"]
     assert (tmp_path / "var" / "events.jsonl").exists()
