@@ -14,24 +14,34 @@ from pathlib import Path
 _FLOODER = r"""
 import os, signal, sys, time, zmq
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+endpoint, connections, hwm, recycle = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 ctx = zmq.Context()
-socks = []
-for _ in range(int(sys.argv[2])):
+
+def fresh():
     s = ctx.socket(zmq.XSUB)
-    s.setsockopt(zmq.SNDHWM, int(sys.argv[3]))
+    s.setsockopt(zmq.SNDHWM, hwm)
     s.setsockopt(zmq.LINGER, 0)
-    s.connect(sys.argv[1])
-    socks.append(s)
+    s.connect(endpoint)
+    return s
+
+# An XSUB remembers every subscription it sent (to send them all again after a reconnect): a
+# socket kept for hours holds millions (5 GB in an hour's soak). A fresh connection every
+# `recycle` subscriptions keeps the flooder's own memory bounded; the bus cuts each one long before.
+socks = [[fresh(), 0] for _ in range(connections)]
 n = 0
 try:
     while True:
-        for s in socks:
+        for pair in socks:
             for _ in range(200):
                 try:
-                    s.send(b"\x01plate.final.%d-%s" % (n, os.urandom(6).hex().encode()), zmq.NOBLOCK)
+                    pair[0].send(b"\x01plate.final.%d-%s" % (n, os.urandom(6).hex().encode()), zmq.NOBLOCK)
                     n += 1
+                    pair[1] += 1
                 except zmq.Again:
                     time.sleep(0.001)
+            if pair[1] >= recycle:
+                pair[0].close(0)
+                pair[:] = [fresh(), 0]
 finally:
     print(n, flush=True)
 """
@@ -41,10 +51,11 @@ class SubscriptionFlooder:
     """A process sending distinct subscriptions to `endpoint` as fast as it can, over `connections`
     connections (its own send buffers bounded, so it does not eat the host instead)."""
 
-    def __init__(self, endpoint: str, connections: int = 4, sndhwm: int = 100000) -> None:
+    def __init__(self, endpoint: str, connections: int = 4, sndhwm: int = 100000, recycle: int = 50000) -> None:
         # sndhwm 0: its queues unbounded, every subscription it makes is offered (the chaos test's
         # worst case); the soak's default keeps the flooder itself from eating the host
-        self.proc = subprocess.Popen([sys.executable, "-c", _FLOODER, endpoint, str(connections), str(sndhwm)],
+        self.proc = subprocess.Popen([sys.executable, "-c", _FLOODER, endpoint, str(connections), str(sndhwm),
+                                      str(recycle)],
                                      stdout=subprocess.PIPE, text=True)
 
     def alive(self) -> bool:
