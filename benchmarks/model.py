@@ -11,9 +11,10 @@ each alike; the load average is printed with the table.
 
 "cascade" is the served default: each frame of the batch a camera of its own (streams), so a frame
 over 1200 px gets one full-resolution tile of the second look for distant plates
-(alprd.cascade.zoom; the 512x512 frame gets none). "cascade -zoom" is the same cascade without the
-second look (the cascade before issue #24), timed in the same turns: the cost of the second look
-is their ratio, printed under the table.
+(alprd.cascade.zoom; the 512x512 frame gets none). "cascade -zoom" is the cascade before issue #24:
+no second look, no closer look at small plates' corners (alprd.cascade.refine), no low-contrast
+stretch (alprd.cascade.photometric), timed in the same turns: the cost of what issue #24 added is
+their ratio, printed under the table.
 
 --baseline adds the first implementation of the cascade ("v1": per-frame letterbox canvases,
 np.stack, float normalisation in numpy, float ONNX graphs traced straight from the modules,
@@ -193,6 +194,7 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
     frame_flops = {f"{w}x{h}": gflops(dsnet, (1, 3, *view_shape(w, h, det_size))) + flops["rsnet"]
                    for w, h in frame_sizes}
 
+    from alprd.cascade.refine import RefinePolicy
     from alprd.cascade.zoom import ZoomPolicy
 
     pol = ZoomPolicy()
@@ -203,7 +205,8 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
         dev = device if name == "torch" else "cpu"
         recs[name] = Recognizer(wpath, backend=name, device=dev, det_size=det_size, threads=threads)
         no_zoom[name] = Recognizer(wpath, backend=name, device=dev, det_size=det_size, threads=threads,
-                                   zoom=ZoomPolicy(tiles_per_frame=0))
+                                   zoom=ZoomPolicy(tiles_per_frame=0), refine=RefinePolicy(max_view_width=0),
+                                   stretch_below=0)
         if baseline:
             d, r, _ = build_models(wpath)
             v1s[name] = CascadeV1(recs[name], d, r, tmp)

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--all", action="store_true", dest="all_candidates",
                     help="score every candidate the detector found, not only the reported reads")
     ap.add_argument("--no-reread", action="store_true",
-                    help="read each plate once, from the detector's corners (alprd.model.rewarp)")
+                    help="read each plate once, from the detector's corners (no alprd.model.rewarp, no alprd.cascade.refine)")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON instead of tables")
     ap.add_argument("--out", help="also write the JSON metrics to this file")
     a = ap.parse_args(argv)

@@ -12,7 +12,7 @@ DET_SIZE = 512
 
 # Reads reported by default: a valid plate layout whose weakest character is at least this
 # confident (alprd.cascade.reportable says how it was chosen on dev data).
-READ_THRESHOLD = 0.45
+READ_THRESHOLD = 0.64
 # A site's named provinces weigh this much more than the others as the plate's first character
 # (alprd.model.province_prior says how it was chosen on dev data).
 PROVINCE_WEIGHT = 4.0
