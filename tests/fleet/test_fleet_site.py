@@ -149,7 +149,7 @@ def site(tmp_path_factory, pg_server):  # noqa: F811
         # every final has been published when the daemons have exited; the relay may still hold some
         wait_until(lambda: len(sub.events()) + _missed(sub.said()) >= len(HOSTS) * SEGMENTS, 60)
         sub.stop()
-        yield {"url": url, "daemons": daemons, "sub": sub, "root": root}
+        yield {"url": url, "daemons": daemons, "sub": sub, "root": root, "stored": _stored(url)}
     finally:
         sub.stop()
         for d in daemons.values():
@@ -179,7 +179,7 @@ def _stored(url: str) -> list[dict]:
 
 
 def test_every_final_of_every_host_is_in_sql_once(site):
-    stored = _stored(site["url"])
+    stored = site["stored"]  # alprd query --json --limit 0: the whole site
     by_camera = {h: [e for e in stored if e["camera_id"] == f"{h}-gate"] for h in HOSTS}
     assert {h: len(v) for h, v in by_camera.items()} == {h: SEGMENTS for h in HOSTS}
     assert all(e["plate"] == "A" and e["kind"] == "plate.final" for e in stored)
@@ -192,7 +192,7 @@ def test_every_final_of_every_host_is_in_sql_once(site):
 
 
 def test_the_subscriber_got_every_final_once_or_reported_it_missing(site):
-    stored = {e["event_id"] for e in _stored(site["url"])}
+    stored = {e["event_id"] for e in site["stored"]}
     got = site["sub"].events()
     ids = [e["event_id"] for e in got]
     assert len(set(ids)) == len(ids), "a final arrived twice"
