@@ -26,7 +26,7 @@ from alprd.cascade.frames import as_bgr, crop_jpeg
 from alprd.cascade.host import HostPath
 from alprd.cascade.photometric import MIN_RANGE, stretch_low_contrast
 from alprd.cascade.refine import RefinePolicy, Refiner
-from alprd.cascade.reportable import READ_THRESHOLD, reportable
+from alprd.cascade.reportable import READ_THRESHOLD, reportable, reportable_text
 from alprd.cascade import zoom
 from alprd.cascade.zoom import SecondLook, ZoomPolicy
 from alprd.events import PlateRead, as_corners
@@ -196,7 +196,8 @@ class Recognizer:
         """Doubtful reads of plates small in the first pass's view (in place, corners too) → the
         more confident of them and the read from a closer look's corners (alprd.cascade.refine)."""
         scales = [geometry.fit(f.shape[1], f.shape[0], self.det_size)[0] for f in frames]
-        again = [k for k in rewarp.doubtful(texts) if self.refiner.wanted(plates[k][1], scales[plates[k][0]])]
+        again = [k for k in rewarp.doubtful(texts)
+                 if self.refiner.wanted(plates[k][1], scales[plates[k][0]], not reportable_text(texts[k], self.read_threshold))]
         if not again:
             return
         t = self.refiner.policy.threshold

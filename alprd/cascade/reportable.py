@@ -27,8 +27,14 @@ from alprd.events import PlateRead
 from alprd.model.defaults import READ_THRESHOLD
 from alprd.model.plate_format import is_valid_plate
 
-__all__ = ["READ_THRESHOLD", "reportable"]
+__all__ = ["READ_THRESHOLD", "reportable", "reportable_text"]
 
 
 def reportable(read: PlateRead, threshold: float = READ_THRESHOLD) -> bool:
     return is_valid_plate(read.text) and read.text_conf >= threshold
+
+
+def reportable_text(read: tuple[str, tuple[float, ...]], threshold: float = READ_THRESHOLD) -> bool:
+    """The same rule on a (text, per-character confidences) read."""
+    text, confs = read
+    return is_valid_plate(text) and bool(confs) and min(confs) >= threshold

@@ -81,7 +81,8 @@ def test_a_plate_the_view_did_not_shrink_gets_no_closer_look():
     r = Refiner(RefinePolicy())
     quad = np.array([[0, 0], [50, 0], [50, 16], [0, 16]], np.float32)
     assert r.wanted(quad, 0.5)                # 25 view px, frame shrunk: worth a look
-    assert not r.wanted(quad, 1.3)            # an upscaled small still: the view has every pixel
+    assert not r.wanted(quad, 1.2)            # an upscaled small still: the view has every pixel,
+    assert r.wanted(quad, 1.2, unreported=True)   # so only a read that would not be reported
     assert not r.wanted(quad * 4, 0.5)        # 100 view px: the first pass's corners are fine
     assert not Refiner(OFF).wanted(quad, 0.5)
 
