@@ -52,3 +52,21 @@ def test_geometry_helpers():
     j = A.jitter_corners(src * 10, rng, 0.05)
     d = np.abs(j - src * 10)
     assert d[:, 0].max() <= 0.05 * 100 + 1e-3 and d[:, 1].max() <= 0.1 * 50 + 1e-3
+
+
+@pytest.mark.parametrize("width", [100, 240])
+def test_plate_smear_is_horizontal_and_sized_to_the_plate(width):
+    """A one-pixel vertical stroke in the plate is smeared across 10 % of the plate's width
+    (whatever its size), not vertically; far from the plate and in the input nothing changes."""
+    img = np.zeros((300, 600, 3), np.uint8)
+    x0, y0 = 150, 120
+    img[y0:y0 + 40, x0 + width // 2] = 255
+    img[5, :] = 200                                          # far above the plate
+    quad = np.array([[x0, y0], [x0 + width, y0], [x0 + width, y0 + 40], [x0, y0 + 40]], np.float32)
+    out = A.plate_smear(img, quad, np.random.default_rng(3), frac=(0.1, 0.1))
+    row = out[y0 + 20, :, 0].astype(int)
+    lit = np.flatnonzero(row > 0)
+    assert abs(len(lit) - 0.1 * width) <= 0.02 * width + 2
+    col = out[:, x0 + width // 2, 0].astype(int)
+    assert col[y0 - 10] == 0 and col[y0 + 50] == 0           # no vertical spread beyond a tilt
+    assert (out[5] == 200).all() and img[y0 + 20, x0 + width // 2, 0] == 255
