@@ -282,12 +282,17 @@ class AppConfig(_Model):
         return Path(self.storage.state_dir).joinpath(*parts)
 
 
+def _key_text(part) -> str:
+    """A key as it reads on one line: its control characters (a newline in a YAML key) escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(part))
+
+
 def _format_errors(err: ValidationError) -> list[str]:
     """One "key.path: message" line per key path (a union type may report several errors for
     one value; the first says it), in the file's order."""
     out, seen = [], set()
     for e in err.errors():
-        path = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        path = ".".join(_key_text(p) for p in e["loc"]) or "(top level)"
         if path in seen:
             continue
         seen.add(path)

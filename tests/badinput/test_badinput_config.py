@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from alprd.config import AppConfig, ConfigError, load_config, parse_config
@@ -82,7 +82,9 @@ def _get(tree, path):
 
 
 def _dotted(path) -> str:
-    return ".".join(str(p) for p in path)
+    """A key path as errors show it: one line, a key's control characters escaped (a newline)."""
+    return ".".join("".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(p))
+                    for p in path)
 
 
 def _check(data, path) -> None:
@@ -109,6 +111,7 @@ def test_the_valid_config_is_valid():
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(PATHS), junk=JUNK)
+@example(path=("cameras", 0), junk={"\n": 0})  # a key with a newline once made a two-line error
 def test_a_value_replaced_by_junk_is_accepted_or_named(path, junk):
     data = copy.deepcopy(VALID)
     _get(data, path[:-1])[path[-1]] = junk
