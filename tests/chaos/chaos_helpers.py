@@ -53,8 +53,10 @@ def chaos_config(path: Path, cameras: list[dict], *, state_dir: Path, weights: P
     """Every sink on: JSONL, SQL (through its spool), the bus on a fixed loopback port."""
     return harness.write_config(path, harness.config(
         cameras, state_dir=state_dir, weights=weights,
+        # ring_slots 64: files play at their own rate whatever the worker does; at load 40 it read
+        # 0.3 frames/s and 8 slots (the default) were overwritten before it came: a plate lost
         defaults={"fps": 5, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
-                  "open_timeout_s": 3, "read_timeout_s": 3, **(defaults or {})},
+                  "open_timeout_s": 3, "read_timeout_s": 3, "ring_slots": 64, **(defaults or {})},
         # max_queue_ms 0: every frame is processed however loaded the machine, so every plate
         # is seen (skipping late frames is the dispatch tests' subject, not these)
         inference={"backend": "torch", "threads": 1, "max_batch": 2, "max_wait_ms": 20,

@@ -58,8 +58,10 @@ def write_config(path: Path, cameras: list[dict], *, state_dir: Path, weights: P
                  defaults: dict | None = None, stdout_json: bool = True) -> Path:
     return harness.write_config(path, harness.config(
         cameras, state_dir=state_dir, weights=weights,
+        # ring_slots 64: files play at their own rate whatever the worker does; 8 slots (the
+        # default) were overwritten on a loaded machine before the worker came (a plate lost)
         defaults={"fps": 10, "reconnect_min_s": 0.2, "reconnect_max_s": 1.0,
-                  "open_timeout_s": 3, "read_timeout_s": 3, **(defaults or {})},
+                  "open_timeout_s": 3, "read_timeout_s": 3, "ring_slots": 64, **(defaults or {})},
         # max_queue_ms 0: every frame is processed however loaded the machine (the tests count
         # plates; skipping late frames is tests/daemon/test_daemon_dispatch.py's subject)
         inference={"backend": "torch", "threads": 1, "max_batch": 4, "max_wait_ms": 20,

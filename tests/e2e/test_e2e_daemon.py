@@ -96,6 +96,7 @@ def _default_config_for_test(tmp_path: Path) -> Path:
     data["inference"]["backend"] = "torch"  # skip the one-off ONNX export in a test
     data["inference"]["threads"] = 1
     data["inference"]["max_queue_ms"] = 0  # every frame is read, however loaded the machine
+    data["defaults"]["ring_slots"] = 64     # ... and none is overwritten before the worker comes
     p = tmp_path / "alprd.yaml"
     p.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return p

@@ -55,7 +55,9 @@ def test_the_console_shows_the_sample_plate_live_and_finds_it(tmp_path, trained)
     doc = config([{"id": "sample", "url": "builtin:sample.mp4"}], state_dir=state,
                  sinks={"sql": {"enabled": True, "url": f"sqlite:///{tmp_path / 'alprd.db'}"},
                         "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{_free_port()}"}},
-                 web={"enabled": True, "port": 0})
+                 web={"enabled": True, "port": 0},
+                 # every frame of the sample read, however loaded the machine (the plate is needed)
+                 defaults={"ring_slots": 64}, inference={"max_queue_ms": 0})
     cfg = write_config(tmp_path / "alprd.yaml", doc)
     for args in (("create", "vip", "--kind", "allow"), ("add", "vip", PLATE, "--label", "boss")):
         r = run_alprd("plates", *args, "-c", str(cfg), cwd=tmp_path, timeout=300)
