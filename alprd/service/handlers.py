@@ -34,7 +34,7 @@ class MainHandlers:
         d, ref = self.d, msg.ref
         if ref.unchanged:  # the motion gate's mark: the camera is alive, its scene unchanged
             if d.relay.unchanged(ref, time.monotonic()) and ref.camera_id in d.router.trackers:
-                d.router.still(ref.camera_id, ref.timestamp)
+                d.router.still(ref.camera_id, ref.timestamp, ref.seq)
             return
         if ref.gate == "moved" and ref.camera_id in d.router.trackers:
             d.router.moved(ref.camera_id, ref.timestamp)

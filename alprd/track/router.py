@@ -36,11 +36,11 @@ class TrackRouter:
         if tracker is not None:
             tracker.moved(timestamp)
 
-    def still(self, camera_id: str, timestamp: float) -> None:
+    def still(self, camera_id: str, timestamp: float, seq: int | None = None) -> None:
         """A frame of the camera the motion gate found unchanged (Tracker.still)."""
         tracker = self.trackers.get(camera_id)
         if tracker is not None:
-            tracker.still(timestamp)
+            tracker.still(timestamp, seq)
 
     def open_tracks_of(self, camera_id: str) -> int:
         return self.trackers[camera_id].open_tracks

@@ -46,6 +46,7 @@ class Tracker:
         self._tracks: dict[int, Track] = {}
         self._clock: float | None = None  # latest frame timestamp seen
         self._moved_at = float("inf")  # when the motion gate last saw the scene move
+        self._last_seq: int | None = None  # the camera's last sampled frame this tracker heard of
 
     @property
     def open_tracks(self) -> int:
@@ -66,6 +67,12 @@ class Tracker:
             self._clock = None
         self._clock = now if self._clock is None else max(self._clock, now)
         now = self._clock  # small backward jitter is clamped so time never runs back in a track
+        if self._follows(result.seq):
+            # Nothing the camera sampled since the last frame was lost, so a track unseen for
+            # longer than max_unseen_s really was out of sight in the gap (the camera sent no
+            # frames): it ends before this frame's reads can join it. Frames that arrive in a rush
+            # (a restarted worker, a loaded host) would otherwise glue two passes of one plate.
+            events += self._expire(now)
         touched = self._associate(result, now)
         # Only a track this frame looked for and did not see can end here: when the frames between
         # were skipped (an overloaded worker drops the oldest), a plate still in view continues its
@@ -78,12 +85,13 @@ class Tracker:
         """The motion gate let a frame through because the scene changed at `timestamp`."""
         self._moved_at = float(timestamp)
 
-    def still(self, timestamp: float) -> None:
+    def still(self, timestamp: float, seq: int | None = None) -> None:
         """A frame the motion gate found unchanged ("not looked at", not "not seen"). A track
         seen since the scene last moved cannot have left without moving it, so it stays seen even
         if the detector missed it on a frame inferred for the gate's minimum rate: a parked car is
         neither ended nor announced again. A track last seen before the last movement (a car
         that drove off) is not kept. Nothing ends or starts here."""
+        self._follows(seq)
         if self._clock is None or timestamp <= self._clock:
             return  # older than what was already inferred: nothing to add
         self._clock = float(timestamp)
@@ -106,6 +114,13 @@ class Tracker:
         return self._close_all()
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _follows(self, seq: int | None) -> bool:
+        """Note the camera's sampled-frame number; True when it comes right after the last one
+        (no frame between was skipped by an overloaded worker or lost with a ring)."""
+        follows = seq is not None and self._last_seq is not None and seq == self._last_seq + 1
+        self._last_seq = seq
+        return follows
 
     def _associate(self, result: FrameResult, now: float) -> list[Track]:
         reads = list(result.reads)

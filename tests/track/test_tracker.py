@@ -273,3 +273,30 @@ def test_travel_against_the_cameras_in_direction(inward, dx, expected):
     tr = Tracker("cam1", CFG, inward=inward)
     evs = run(tr, [frame(i * 0.1, read(800 + dx * i, 500)) for i in range(10)]) + tr.flush()
     assert {e.travel for e in evs} == {expected}
+
+
+def test_a_silent_gap_in_a_rush_of_frames_ends_the_track():
+    """Two passes of one plate with nothing sampled between them (the camera sent no frames for
+    3 s) reach the tracker back to back, as after a worker restart or on a loaded host, before any
+    timer could age the first track out: two vehicles, two finals. Had frames been skipped in the
+    gap (a jump in seq), the plate may have stayed in view, and the track is bridged as before."""
+    def frames(seq0, t0, n):
+        return [frame(t0 + i * 0.1, read(100 + 5 * i, 400), seq=seq0 + i) for i in range(n)]
+
+    tr = Tracker("cam1", CFG)
+    evs = run(tr, frames(0, 0.0, 5) + frames(5, 3.4, 5)) + tr.flush()
+    assert [(e.track_id, e.reads) for e in finals(evs)] == [(1, 5), (2, 5)]
+
+    tr = Tracker("cam1", CFG)
+    evs = run(tr, frames(0, 0.0, 5) + frames(40, 3.4, 5)) + tr.flush()   # 35 frames skipped
+    assert [(e.track_id, e.reads) for e in finals(evs)] == [(1, 10)]
+
+
+def test_still_frames_keep_the_frame_count_for_the_gap_rule():
+    """Frames the motion gate found still count as sampled: a pass that follows them after a
+    silent gap is a new vehicle; a jump in seq over lost still frames is not taken as silence."""
+    tr = Tracker("cam1", CFG)
+    evs = run(tr, [frame(i * 0.1, read(100, 400), seq=i) for i in range(5)])
+    tr.still(0.5, seq=5)
+    evs += run(tr, [frame(3.5 + i * 0.1, read(100, 400), seq=6 + i) for i in range(3)]) + tr.flush()
+    assert [(e.track_id, e.reads) for e in finals(evs)] == [(1, 5), (2, 3)]
