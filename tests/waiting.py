@@ -16,3 +16,14 @@ def wait_until(cond, timeout: float = HANG_GUARD_S, interval: float = 0.02) -> b
             return False
         time.sleep(interval)
     return True
+
+
+def wait_for_text(path, text: str, proc, timeout: float = HANG_GUARD_S) -> str:
+    """The file's text once it holds `text` (a command's stderr, say); fails early with what the
+    file holds if the process `proc` exits first."""
+    done = wait_until(lambda: text in path.read_text(errors="replace") or proc.poll() is not None,
+                      timeout, interval=0.05)
+    got = path.read_text(errors="replace")
+    if done and text in got:
+        return got
+    raise AssertionError(f"{text!r} never came; the file holds: {got}")

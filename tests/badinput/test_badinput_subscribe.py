@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 from helpers_daemon import alprd_cmd, env, run_alprd  # noqa: E402
+from waiting import wait_for_text  # noqa: E402
 
 NARROW = {"COLUMNS": "60", "LINES": "20"}
 SAMPLE_PLATE = "粤LQ092V"
@@ -26,18 +26,6 @@ def _event(**over) -> bytes:
           "reads": 3, "alternatives": [], "direction": "down", "parked": False, "corners": None,
           "crop_path": None, "event_id": "e1", "schema_version": 1}
     return json.dumps({**ev, **over}).encode()
-
-
-def _wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout  # a hang guard only: returns as soon as the text is there
-    while time.monotonic() < deadline:
-        got = path.read_text(errors="replace")
-        if text in got:
-            return got
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} never came; stderr: {path.read_text(errors='replace')}")
 
 
 @pytest.mark.parametrize("as_json", [False, True])
@@ -54,7 +42,7 @@ def test_subscribe_says_what_it_connected_to_and_skips_wrongly_typed_events(tmp_
                                           *(["--json"] if as_json else [])),
                                 stdout=subprocess.PIPE, stderr=err, text=True, env=env(NARROW))
     try:
-        text = _wait_for_text(err_path, f"connected to {endpoint}", proc)
+        text = wait_for_text(err_path, f"connected to {endpoint}", proc)
         assert f"waiting for events with topic prefix 'plate.' from {endpoint}" in text
         assert pub.poll(120_000) and pub.recv() == b"\x01plate."  # subscribed: nothing sent is lost
         pub.send_multipart([b"plate.final.gate", _event(confidence="high")])

@@ -11,13 +11,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 from helpers_daemon import alprd_cmd, env, run_alprd  # noqa: E402
+from waiting import wait_for_text  # noqa: E402
 
 NARROW = {"COLUMNS": "60", "LINES": "20"}
 SAMPLE_PLATE = "粤LQ092V"
@@ -147,25 +147,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_text(path: Path, text: str, proc: subprocess.Popen, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout  # a hang guard only: returns as soon as the text is there
-    while time.monotonic() < deadline:
-        got = path.read_text(errors="replace")
-        if text in got:
-            return got
-        if proc.poll() is not None:
-            break
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} never came; stderr: {path.read_text(errors='replace')}")
-
-
 def test_subscribe_says_when_nothing_listens(tmp_path):
     err_path = tmp_path / "err"
     with open(err_path, "w") as err:
         proc = subprocess.Popen(alprd_cmd("subscribe", "--endpoint", f"tcp://127.0.0.1:{_free_port()}"),
                                 stdout=subprocess.PIPE, stderr=err, env=env())
     try:
-        _wait_for_text(err_path, "nothing answers on", proc)
+        wait_for_text(err_path, "nothing answers on", proc)
     finally:
         proc.kill()
         proc.wait(60)
