@@ -42,7 +42,10 @@ def diagnose(weights: str | None, set_name: str, data: Path, limit: int | None, 
                          "det_read": d.text if d else None,
                          "reported": bool(d is not None and reportable(d))})
     n = len(rows)
-    right = lambda key: sum(r[key] == r["text"] for r in rows)
+
+    def right(key):
+        return sum(r[key] == r["text"] for r in rows)
+
     widths = np.array([r["width_px"] for r in rows])
     out = {"set": set_name, "weights": weights or "shipped", "plates": n,
            "read_from_gt_corners": right("gt_read"),
