@@ -42,7 +42,7 @@ _HEAD = np.dtype([("magic", "<u8"), ("version", "<u4"), ("slots", "<u4"), ("slot
 _SLOT = np.dtype({"names": ["seq", "read_seq", "timestamp", "h", "w", "c"],
                   "formats": ["<i8", "<i8", "<f8", "<u4", "<u4", "<u4"], "itemsize": 64})
 _ALIGN = 64
-_NAME_RE = re.compile(rf"^{PREFIX}(?P<cam>.+)_(?P<pid>\d+)_(?P<gen>\d+)$")
+_NAME_RE = re.compile(rf"^{PREFIX}(?P<cam>.+)_(?P<owner>\d+)_(?P<pid>\d+)_(?P<gen>\d+)$")
 _attach_lock = threading.Lock()
 
 
@@ -77,11 +77,14 @@ def _data_offset(slots: int) -> int:
     return _align(_HEAD.itemsize) + _align(slots * _SLOT.itemsize)
 
 
-def segment_name(camera_id: str, generation: int, pid: int | None = None) -> str:
-    """alprd_<camera>_<pid>_<generation>; the pid lets `remove_orphans` find dead writers' leftovers.
-    Camera ids are [A-Za-z0-9_.-]; they are cut so the name stays short for every platform."""
+def segment_name(camera_id: str, generation: int, pid: int | None = None,
+                 owner: int | None = None) -> str:
+    """alprd_<camera>_<owner>_<pid>_<generation>: the writer's pid lets `remove_orphans` find dead
+    writers' leftovers, the owner's (the writer's parent: the daemon that reads the ring) keeps one
+    daemon from removing the rings another daemon on the host still reads (a file's decoder leaves
+    its ring at the end on purpose). Camera ids are cut so the name stays short everywhere."""
     cam = re.sub(r"[^A-Za-z0-9_.-]", "-", camera_id)[:40]
-    return f"{PREFIX}{cam}_{pid or os.getpid()}_{generation}"
+    return f"{PREFIX}{cam}_{owner or os.getppid()}_{pid or os.getpid()}_{generation}"
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:
@@ -300,14 +303,21 @@ def segment_pid(name: str) -> int | None:
     return int(m["pid"]) if m else None
 
 
-def remove_orphans(shm_dir: str = "/dev/shm", camera: str | None = None) -> list[str]:
+def remove_orphans(shm_dir: str = "/dev/shm", camera: str | None = None,
+                   owner: int | None = None) -> list[str]:
     """Unlink segments whose writer process is gone (a decoder that was killed cannot clean up;
-    one at the end of its file leaves its ring on purpose), only `camera`'s if given.
-    Safe to call at start-up and whenever the supervisor reaps a decoder. Returns what it removed."""
+    one at the end of its file leaves its ring on purpose), only `camera`'s if given, and only
+    those of `owner` (default: this process, the daemon) or of an owner that is gone too: another
+    daemon's ended rings may still hold frames it has not read. Safe to call at start-up and
+    whenever the supervisor reaps a decoder. Returns what it removed."""
     removed = []
-    cam = segment_name(camera, 0, 1).rsplit("_", 2)[0] if camera is not None else None
+    owner = owner or os.getpid()
+    cam = segment_name(camera, 0, 1, 1).rsplit("_", 3)[0] if camera is not None else None
     for name in list_segments(shm_dir):
-        if _alive(segment_pid(name)) or (cam is not None and name.rsplit("_", 2)[0] != cam):
+        m = _NAME_RE.match(name)
+        if _alive(int(m["pid"])) or (cam is not None and name.rsplit("_", 3)[0] != cam):
+            continue
+        if int(m["owner"]) != owner and _alive(int(m["owner"])):
             continue
         try:
             os.unlink(os.path.join(shm_dir, name))

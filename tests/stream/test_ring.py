@@ -1,3 +1,4 @@
+import os
 import pickle
 import subprocess
 import sys
@@ -104,8 +105,8 @@ def test_rejects_what_it_cannot_store():
 
 
 def test_segment_names_are_short_and_safe():
-    name = segment_name("a" * 200, 3, pid=42)
-    assert name.startswith("alprd_") and name.endswith("_42_3") and len(name) < 64
+    name = segment_name("a" * 200, 3, pid=42, owner=41)
+    assert name.startswith("alprd_") and name.endswith("_41_42_3") and len(name) < 64
 
 
 def test_another_process_reads_without_unlinking_or_warning():
@@ -138,9 +139,12 @@ def test_remove_orphans_unlinks_only_dead_writers_segments(tmp_path):
     whose ended files' rings (writer gone, frames not yet read) are not this test's to remove."""
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, timeout=30)
-    orphan = segment_name("orphan", 1, pid=int(dead.stdout))
-    alive = segment_name("alive", 1)  # written by this process
-    for name in (orphan, alive):
+    dead_pid, me = int(dead.stdout), os.getpid()
+    orphan = segment_name("orphan", 1, pid=dead_pid, owner=me)   # this "daemon"'s dead writer
+    alive = segment_name("alive", 1, owner=me)  # written by this process
+    others = segment_name("others", 1, pid=dead_pid, owner=os.getppid())  # a live daemon's ended file
+    abandoned = segment_name("abandoned", 1, pid=dead_pid, owner=dead_pid)  # its daemon is gone too
+    for name in (orphan, alive, others, abandoned):
         (tmp_path / name).write_bytes(b"\0" * 64)
-    assert remove_orphans(str(tmp_path)) == [orphan]
-    assert list_segments(str(tmp_path)) == [alive]
+    assert sorted(remove_orphans(str(tmp_path))) == sorted([orphan, abandoned])
+    assert list_segments(str(tmp_path)) == sorted([alive, others])
