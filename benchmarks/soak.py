@@ -74,7 +74,7 @@ def role_of(pid: int, main_pid: int, rings: dict[str, tuple[int, int]]) -> str:
         return "worker"
     for name, (writer, _) in rings.items():
         if writer == pid:
-            return "decoder:" + name[len("alprd_"):].rsplit("_", 2)[0]
+            return "decoder:" + name[len("alprd_"):].rsplit("_", 3)[0]
     if "resource_tracker" in cmdline:
         return "resource_tracker"
     if comm.startswith("alprd: decoder"):
