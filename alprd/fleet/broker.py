@@ -21,9 +21,10 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import zmq
+
+from alprd.zmqcurve import load_certificate, serve_curve
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +44,7 @@ class Curve:
 
 
 def _load(path: str, what: str, secret: bool) -> tuple[bytes, bytes | None]:
-    import zmq.auth
-
-    try:
-        public, sec = zmq.auth.load_certificate(path)
-    except (OSError, ValueError) as exc:
-        raise BrokerError(f"{what}: cannot load {path} ({exc})") from None
-    if secret and not sec:
-        raise BrokerError(f"{what}: {path} holds no secret key (use the .key_secret file)")
-    return public, sec
+    return load_certificate(path, what, BrokerError, secret=secret)
 
 
 class Broker:
@@ -131,15 +124,8 @@ class Broker:
             xsub.curve_serverkey, xsub.curve_publickey, xsub.curve_secretkey = server_public, public, secret
         if c.secret_key:
             public, secret = _load(c.secret_key, "--curve-secret-key", secret=True)
-            if c.clients_dir:
-                if not Path(c.clients_dir).is_dir():
-                    raise BrokerError(f"--curve-clients-dir: {c.clients_dir} is not a directory")
-                from zmq.auth.thread import ThreadAuthenticator
-
-                self._auth = ThreadAuthenticator(self._ctx)
-                self._auth.start()
-                self._auth.configure_curve(domain="*", location=c.clients_dir)
-            xpub.curve_secretkey, xpub.curve_publickey, xpub.curve_server = secret, public, True
+            self._auth = serve_curve(xpub, self._ctx, public, secret, c.clients_dir,
+                                     "--curve-clients-dir", BrokerError)
 
     def _count(self) -> None:
         """The capture socket gets every frame both ways: a message is its last frame."""

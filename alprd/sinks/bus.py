@@ -39,6 +39,7 @@ import zmq
 
 from alprd.config import BusSinkConfig
 from alprd.events import PlateEvent
+from alprd.zmqcurve import load_certificate, serve_curve
 from alprd.sinks.bus_guard import (MAX_MESSAGE_BYTES, ConnectionLedger, SubscriptionGate, cut_connection,
                                    local_address)
 
@@ -75,16 +76,7 @@ def is_local_endpoint(endpoint: str) -> bool:
 
 def load_server_keys(secret_file: str) -> tuple[bytes, bytes]:
     """(public, secret) from a ZeroMQ certificate file made by zmq.auth.create_certificates."""
-    import zmq.auth
-
-    try:
-        public, secret = zmq.auth.load_certificate(secret_file)
-    except (OSError, ValueError) as exc:
-        raise BusError(f"sinks.bus.curve_secret_key_file: cannot load {secret_file} ({exc})") from None
-    if not secret:
-        raise BusError(f"sinks.bus.curve_secret_key_file: {secret_file} holds no secret key "
-                       "(use the .key_secret file)")
-    return public, secret
+    return load_certificate(secret_file, "sinks.bus.curve_secret_key_file", BusError)
 
 
 class BusSink:
@@ -203,17 +195,8 @@ class BusSink:
         sock.setsockopt(zmq.RCVHWM, 2)
         if cfg.curve_secret_key_file:
             public, secret = load_server_keys(cfg.curve_secret_key_file)
-            if cfg.curve_clients_dir:
-                from zmq.auth.thread import ThreadAuthenticator
-
-                if not Path(cfg.curve_clients_dir).is_dir():
-                    raise BusError(f"sinks.bus.curve_clients_dir: {cfg.curve_clients_dir} is not a directory")
-                self._auth = ThreadAuthenticator(self._ctx)
-                self._auth.start()
-                self._auth.configure_curve(domain="*", location=cfg.curve_clients_dir)
-            sock.curve_secretkey = secret
-            sock.curve_publickey = public
-            sock.curve_server = True
+            self._auth = serve_curve(sock, self._ctx, public, secret, cfg.curve_clients_dir,
+                                     "sinks.bus.curve_clients_dir", BusError)
         if cfg.endpoint.startswith("ipc://"):
             Path(cfg.endpoint[len("ipc://"):]).parent.mkdir(parents=True, exist_ok=True)
         try:
