@@ -12,10 +12,12 @@ Subscriptions are bounded (issue 18: a local client sending 150,000 distinct sub
 second grew a plain PUB socket to 1.36 GB and stalled delivery). The socket is an XPUB in manual
 mode, so every subscription passes through this sink: alprd.sinks.bus_guard decides which apply
 (those that can match a topic of this daemon, and a few others) and cuts a connection that holds
-more subscriptions than any subscriber needs, which frees what libzmq kept for it. Subscriptions
-are served at most _SUB_BATCH per _SUB_WINDOW_S between batches of events, so a flood neither
-starves delivery nor takes more than its share of the process; RCVHWM 2 leaves the rest of a
-flood in the flooder's own buffers.
+more subscriptions than any subscriber needs, which frees what libzmq kept for it. Every waiting
+subscription is served as soon as it can be, _SUB_BATCH at a time between batches of events:
+libzmq takes a connection's subscriptions off its pipe into an unbounded queue (and a trie) each
+time the socket is used at all, sending included, so a bus that served fewer than arrive grew
+without bound (300 MB in 20 s of a 200,000/s flood; a time budget of 10,000/s did). Served at
+once, a flooding connection is cut after PER_CONNECTION and the flood costs CPU, not memory.
 
 ZeroMQ sockets are not thread-safe, so one thread owns the XPUB socket (created, bound, used and
 closed there); publish() from any thread only puts bytes on a bounded queue. PUB never blocks:
@@ -40,17 +42,16 @@ import zmq
 from alprd.config import BusSinkConfig
 from alprd.events import PlateEvent
 from alprd.zmqcurve import load_certificate, serve_curve
-from alprd.sinks.bus_guard import (MAX_MESSAGE_BYTES, ConnectionLedger, SubscriptionGate, cut_connection,
-                                   local_address)
+from alprd.sinks.bus_guard import (MAX_MESSAGE_BYTES, UNREAD_LIMIT, ConnectionLedger, SubscriptionGate,
+                                   cut_connection, local_address, unread_bytes)
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
 _FLUSH = object()
 _CAMERAS = object()
-_SUB_BATCH = 1000              # subscription messages served per _SUB_WINDOW_S, at most
-_SUB_WINDOW_S = 0.1            # (10,000/s: a flood costs this thread bounded CPU, and waits
-                               # in the flooder's own buffers: RCVHWM 2 pushes back on it)
+_SUB_BATCH = 1000              # subscription messages served between two looks at the events
+_BACKLOG_EVERY_S = 0.02       # how often connections' unread bytes are looked at
 _EVENT_BATCH = 1000            # events sent between two looks at the subscriptions
 _LOG_EVERY_S = 60.0
 class BusError(RuntimeError):
@@ -190,8 +191,8 @@ class BusSink:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.XPUB_MANUAL, 1)       # we decide which subscriptions apply
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
-        # What a connection may have read ahead of us: libzmq moves it into an unbounded queue, so
-        # a flood must wait in the flooder's own buffers (1 would stall ZAP-authenticated peers).
+        # What a connection may have read ahead of the socket thread (1 would stall ZAP-authenticated
+        # peers); libzmq still moves it into an unbounded queue whenever the socket is used.
         sock.setsockopt(zmq.RCVHWM, 2)
         if cfg.curve_secret_key_file:
             public, secret = load_server_keys(cfg.curve_secret_key_file)
@@ -238,7 +239,7 @@ class BusSink:
 
     def _loop(self, sock: zmq.Socket) -> None:
         """Wait for events (the wake pipe) or subscriptions (the socket); send every queued event
-        in order, and serve at most _SUB_BATCH subscriptions per _SUB_WINDOW_S."""
+        in order, and serve every waiting subscription, _SUB_BATCH between two batches of events."""
         poller = zmq.Poller()
         poller.register(self._wake_r, zmq.POLLIN)
         monitor = sock.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
@@ -250,19 +251,14 @@ class BusSink:
             monitor.close(0)
 
     def _poll_loop(self, sock: zmq.Socket, poller: zmq.Poller, monitor: zmq.Socket) -> None:
-        listening = False
-        window_start, served = time.monotonic(), 0
+        poller.register(sock, zmq.POLLIN)
+        backlog_at = 0.0
         while True:
-            want = served < _SUB_BATCH
-            if want != listening:
-                if want:
-                    poller.register(sock, zmq.POLLIN)
-                else:
-                    poller.unregister(sock)
-                listening = want
-            wait_ms = 1000 if listening else max(0.0, window_start + _SUB_WINDOW_S - time.monotonic()) * 1000
-            if dict(poller.poll(wait_ms)).get(monitor):
+            if dict(poller.poll(1000)).get(monitor):
                 self._track_connections(monitor)
+            if time.monotonic() - backlog_at >= _BACKLOG_EVERY_S:
+                backlog_at = time.monotonic()
+                self._cut_backlogged()
             try:
                 while os.read(self._wake_r, 4096):
                     pass
@@ -270,10 +266,8 @@ class BusSink:
                 pass
             if not self._send_queued(sock):
                 return
-            now = time.monotonic()
-            if now - window_start >= _SUB_WINDOW_S:
-                window_start, served = now, 0
-            served += self._serve_subscriptions(sock, _SUB_BATCH - served)
+            if self._serve_subscriptions(sock, _SUB_BATCH) == _SUB_BATCH:
+                self._wake()  # more waiting: serve them all, events in between
 
     def _send_queued(self, sock: zmq.Socket) -> bool:
         """Hand up to _EVENT_BATCH queued events to libzmq, in order; False once stopped."""
@@ -303,35 +297,39 @@ class BusSink:
 
     def _serve_subscriptions(self, sock: zmq.Socket, budget: int) -> int:
         """Apply or refuse up to `budget` waiting (un)subscriptions; returns how many were read.
-        In manual mode a (un)subscription applies to the connection of the last message read."""
+        In manual mode a (un)subscription applies to the connection of the last message read.
+        Lean on purpose: under a flood this loop must outrun libzmq's intake (module doc)."""
+        recv, gate, connections = sock.recv, self.gate, self.connections
         for n in range(budget):
             try:
-                frame = sock.recv(zmq.NOBLOCK, copy=False)
+                frame = recv(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return n
             msg = frame.bytes
             if not msg:
                 continue
             op, topic = msg[0], msg[1:]
-            fd = _source_fd(frame)
             if op == 0:
-                sock.setsockopt(zmq.UNSUBSCRIBE, topic)  # only ever shrinks the trie
+                if gate.applied(topic):  # a refused one was never in the trie
+                    sock.setsockopt(zmq.UNSUBSCRIBE, topic)
+                fd = _source_fd(frame)
                 if fd is not None:
-                    self.connections.unsubscribed(fd)
+                    connections.unsubscribed(fd)
             elif op == 1:
                 self.subscriptions += 1
-                victim = self.connections.subscribed(fd) if fd is not None else None
+                fd = _source_fd(frame)
+                victim = connections.subscribed(fd) if fd is not None else None
                 if victim is not None:
                     self._cut(victim)
                     if victim == fd:
                         continue
-                if self.gate.allow(topic):
+                if gate.allow(topic):
                     sock.setsockopt(zmq.SUBSCRIBE, topic)
                 elif time.monotonic() - self._refusal_logged >= _LOG_EVERY_S:
                     self._refusal_logged = time.monotonic()
                     log.warning("bus: refusing subscriptions that match no topic of this daemon "
                                 "(%d refused so far; %d others allowed); a client may be flooding "
-                                "the bus", self.gate.refused, self.gate.foreign)
+                                "the bus", gate.refused, gate.foreign)
         return budget
 
     def _track_connections(self, monitor: zmq.Socket) -> None:
@@ -344,18 +342,26 @@ class BusSink:
             elif event["event"] == zmq.EVENT_DISCONNECTED:
                 self.connections.closed(event["value"])
 
-    def _cut(self, fd: int) -> None:
-        """A connection holds more subscriptions than any subscriber needs: drop it (bus_guard)."""
+    def _cut_backlogged(self) -> None:
+        """Cut the connections that send faster than the bus reads (bus_guard.unread_bytes)."""
+        for fd in list(self.connections.held):
+            unread = unread_bytes(fd)
+            if unread > UNREAD_LIMIT:
+                self._cut(fd, f"{unread} bytes unread (limit {UNREAD_LIMIT})")
+
+    def _cut(self, fd: int, why: str = "") -> None:
+        """A connection holds more subscriptions than any subscriber needs, or sends them faster
+        than they can be read: drop it (bus_guard)."""
         held = self.connections.held.get(fd, 0)
         self.connections.closed(fd)
         if cut_connection(fd, local_address(self.endpoint)):
             self.connections.cut += 1
             if time.monotonic() - self._cut_logged >= _LOG_EVERY_S:
                 self._cut_logged = time.monotonic()
-                log.warning("bus: disconnected a subscriber holding %d subscriptions (limit %d per "
+                log.warning("bus: disconnected a subscriber holding %d subscriptions, %s (limit %d per "
                             "connection, %d in all; %d cut so far): a client is flooding the bus",
-                            held, self.connections.per_connection, self.connections.total_limit,
-                            self.connections.cut)
+                            held, why or "too many", self.connections.per_connection,
+                            self.connections.total_limit, self.connections.cut)
 
     def _stop_auth(self) -> None:
         if self._auth is not None:
@@ -369,7 +375,7 @@ def _source_fd(frame: zmq.Frame) -> int | None:
         fd = frame.get(zmq.SRCFD)
     except (zmq.ZMQError, AttributeError):
         return None
-    return fd if isinstance(fd, int) and fd >= 0 else None
+    return fd if fd >= 0 else None
 
 
 class SequenceGaps:

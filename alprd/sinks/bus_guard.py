@@ -14,14 +14,20 @@ option bounds it, so the bus bounds it itself, per connection, from what it read
   message came from: ZMQ_SRCFD). A connection holding more than PER_CONNECTION, or the biggest one
   while all together hold more than TOTAL, is cut (`cut_connection`): libzmq then frees its
   subscriptions. Real subscribers, holding a few each, are never cut and keep receiving.
+- `unread_bytes`: what a connection has waiting in the kernel. A subscriber sends a few bytes a
+  minute; one with more than UNREAD_LIMIT waiting sends faster than the bus reads, a flood, and is
+  cut before libzmq takes it in (a closed flooding connection's leftovers too).
 
 These classes are pure (no sockets); the bus sink's socket thread feeds them.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import socket
+import struct
+import termios
 from typing import Iterable
 
 from alprd.derived_events import ALL_KINDS
@@ -31,8 +37,9 @@ log = logging.getLogger(__name__)
 MAX_SUBSCRIPTION_BYTES = 256   # a topic is "<kind>.<camera id of <= 64 chars>": far below
 MAX_MESSAGE_BYTES = 65536      # any message a subscriber sends (subscriptions, CurveZMQ handshake)
 FOREIGN_SUBSCRIPTIONS = 256    # distinct applied subscriptions that match no configured camera
-PER_CONNECTION = 4096          # live subscriptions one connection may hold (~4 MB in libzmq)
-TOTAL = 65536                  # ... all connections together (~70 MB)
+PER_CONNECTION = 1024          # live subscriptions one connection may hold (~1 MB in libzmq)
+TOTAL = 16384                  # ... all connections together (~17 MB)
+UNREAD_LIMIT = 65536           # bytes one connection may have waiting in the kernel
 
 
 class SubscriptionGate:
@@ -63,6 +70,10 @@ class SubscriptionGate:
             return True
         self.refused += 1
         return False
+
+    def applied(self, topic: bytes) -> bool:
+        """Whether `topic` may be in the trie (allowed now or before): only those need removing."""
+        return topic in self._known or topic in self._foreign
 
     @property
     def foreign(self) -> int:
@@ -113,6 +124,14 @@ def local_address(endpoint: str):
     if scheme == "ipc":
         return rest
     return None
+
+
+def unread_bytes(fd: int) -> int:
+    """Bytes waiting in the kernel on a connection's descriptor (FIONREAD); 0 if it cannot say."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+    except OSError:
+        return 0
 
 
 def cut_connection(fd: int, local=None) -> bool:
