@@ -73,12 +73,13 @@ class SubscriptionFlooder:
         return int((out or "").strip() or 0)
 
 
-def oversized_mjpeg(path: Path, size: int = 5000, frames: int = 3) -> Path:
+def oversized_mjpeg(path: Path, size: int = 5000, frames: int = 3, rate: int = 5) -> Path:
+    """An MJPEG AVI of `size`×`size` grey frames (a shade apart each): far above max_frame_pixels."""
     import av
     import numpy as np
 
     with av.open(str(path), "w", format="avi") as out:
-        s = out.add_stream("mjpeg", rate=5)
+        s = out.add_stream("mjpeg", rate=rate)
         s.width = s.height = size
         s.pix_fmt = "yuvj420p"
         for i in range(frames):

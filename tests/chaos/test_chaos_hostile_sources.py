@@ -28,7 +28,7 @@ from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import av
-import numpy as np
+from benchmarks.hostile import oversized_mjpeg
 from bursts import Burst, _frame, make_burst_video
 from chaos_helpers import (DaemonProcess, Ledger, Subscriber, chaos_config, counts, events, free_port,
                            no_tracebacks, run_alprd, sql_finals, stats, stop_daemon)
@@ -61,20 +61,6 @@ def _hls(video, folder):
                 packet.stream = outs
                 out.mux(packet)
     assert "#EXT-X-ENDLIST" in (folder / "index.m3u8").read_text()
-
-
-def _mjpeg(path, size: int, frames: int):
-    with av.open(str(path), "w", format="avi") as out:
-        s = out.add_stream("mjpeg", rate=10)
-        s.width = s.height = size
-        s.pix_fmt = "yuvj420p"
-        for i in range(frames):
-            img = np.full((size, size, 3), 80 + i, np.uint8)
-            for p in s.encode(av.VideoFrame.from_ndarray(img, format="bgr24")):
-                out.mux(p)
-        for p in s.encode(None):
-            out.mux(p)
-    return path
 
 
 class JumpingCamera:
@@ -172,7 +158,7 @@ def test_clock_jumps_finite_http_oversized_frames_and_secrets(tmp_path, chaos_we
     web.mkdir()
     make_burst_video(web / "vod.mp4", [Burst(0.5, 12), Burst(4.2, 12)])
     _hls(web / "vod.mp4", web / "hls")
-    huge = _mjpeg(tmp_path / "huge.avi", 4200, 6)
+    huge = oversized_mjpeg(tmp_path / "huge.avi", 4200, 6, rate=10)
     files, camera = FileServer(web), JumpingCamera()
     query = "&".join(f"{k}={v}" for k, v in SECRETS.items() if k != "user_pw")
     vod_url = f"http://viewer:{SECRETS['user_pw']}@127.0.0.1:{files.port}/vod.mp4?ch=1&{query}"
