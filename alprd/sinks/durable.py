@@ -118,7 +118,8 @@ class DurableSink:
         self._memory: collections.deque[str] = collections.deque()
         self._stopping = False
         self._flush_wanted = False
-        self._failures = 0  # failed write attempts (flush() gives up after one of its own)
+        self._tries = 0        # write attempts begun
+        self._failed_try = 0   # the latest attempt that failed (flush() gives up after one of its own)
         self._spool_failing = False
         self._ack_failing = False
         self._next_idle = 0.0
@@ -168,11 +169,13 @@ class DurableSink:
         target = self.spool.end
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cv:
-            failures = self._failures
+            # a try already under way when flush() came may fail for the state before (a target
+            # that has just come back): only a try begun after this call says "still down"
+            began = self._tries
             self._flush_wanted = True
             self._cv.notify_all()
             while self.spool.acked < target and self._thread.is_alive():
-                if self._failures > failures:
+                if self._failed_try > began:
                     break
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -325,6 +328,8 @@ class DurableSink:
                     if batch is None:
                         return
                 lines, end = batch
+                with self._cv:
+                    self._tries += 1
                 for bad in self._deliver(lines):
                     self._reject(bad)
                 # the target took the batch: say so before the ack wakes a flush() waiting on it
@@ -335,7 +340,7 @@ class DurableSink:
                     self.log.error("%s: writer error; retrying", self.label, exc_info=True)
                 self._set_available(False, exc)
                 with self._cv:
-                    self._failures += 1
+                    self._failed_try = self._tries
                     self._cv.notify_all()
                 if self._stopping:
                     return
