@@ -33,11 +33,19 @@ def average_states(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch
     return out
 
 
+def _as_current(state: dict[str, torch.Tensor], net: str) -> dict[str, torch.Tensor]:
+    """A state dict in this code's shapes: the net's own loading brings an older one up to date
+    (RSNet pads the 68-class head of weights from before 挂 to 69), so old and new can be averaged."""
+    model = DSNet() if net == "dsnet" else RSNet()
+    model.load_state_dict(state)
+    return model.state_dict()
+
+
 def _load(ckpts: str | Path | Sequence[str | Path], net: str) -> tuple[dict, dict]:
     """The averaged `net` state of one or more checkpoints, and the provenance to record."""
     ckpts = [ckpts] if isinstance(ckpts, (str, Path)) else list(ckpts)
     loaded = [load_checkpoint(c) for c in ckpts]
-    state = average_states([c[net] for c in loaded])
+    state = average_states([_as_current(c[net], net) for c in loaded])
     if len(ckpts) == 1:
         return state, {"file": str(ckpts[0]), **dict(loaded[0].get("meta") or {})}
     return state, {"averaged": [str(c) for c in ckpts], **dict(loaded[-1].get("meta") or {})}

@@ -47,3 +47,20 @@ def test_ship_names_a_missing_checkpoint_and_exits_2(tmp_path, capsys):
                  "--out", str(tmp_path / "out.pt")]) == 2
     assert "gone.pt: weights file not found" in capsys.readouterr().err
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_weights_from_before_a_class_was_added_average_with_current_ones(tmp_path):
+    torch.manual_seed(3)
+    old_r, new_r = RSNet(), RSNet()
+    old_state = {k: v.clone() for k, v in old_r.state_dict().items()}
+    for k in ("classifier.2.weight", "classifier.2.bias"):   # the head before 挂: one class fewer
+        old_state[k] = old_state[k][:-1]
+    torch.save({"dsnet": DSNet().state_dict(), "rsnet": old_state, "meta": {"trained": True}}, tmp_path / "old.pt")
+    save_weights(tmp_path / "new.pt", DSNet(), new_r, {})
+    assemble(tmp_path / "new.pt", [tmp_path / "old.pt", tmp_path / "new.pt"], tmp_path / "soup.pt")
+    _, rsnet, _ = build_models(tmp_path / "soup.pt")
+    got, new = rsnet.state_dict(), new_r.state_dict()
+    w = got["classifier.2.weight"]
+    assert w.shape == new["classifier.2.weight"].shape
+    assert torch.allclose(w[:-1], (old_state["classifier.2.weight"] + new["classifier.2.weight"][:-1]) / 2, atol=1e-6)
+    assert torch.allclose(w[-1], new["classifier.2.weight"][-1] / 2, atol=1e-6)  # the old head's padding is 0
