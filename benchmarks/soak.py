@@ -38,6 +38,7 @@ from pathlib import Path
 
 from benchmarks import harness
 from benchmarks.procfs import descendants, status
+from alprd.stream.ring import segment_fields
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 METRICS = ("rss_mb", "fds", "threads")
@@ -74,7 +75,7 @@ def role_of(pid: int, main_pid: int, rings: dict[str, tuple[int, int]]) -> str:
         return "worker"
     for name, (writer, _) in rings.items():
         if writer == pid:
-            return "decoder:" + name[len("alprd_"):].rsplit("_", 3)[0]
+            return "decoder:" + segment_fields(name)["cam"]
     if "resource_tracker" in cmdline:
         return "resource_tracker"
     if comm.startswith("alprd: decoder"):

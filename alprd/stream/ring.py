@@ -83,8 +83,12 @@ def segment_name(camera_id: str, generation: int, pid: int | None = None,
     writers' leftovers, the owner's (the writer's parent: the daemon that reads the ring) keeps one
     daemon from removing the rings another daemon on the host still reads (a file's decoder leaves
     its ring at the end on purpose). Camera ids are cut so the name stays short everywhere."""
-    cam = re.sub(r"[^A-Za-z0-9_.-]", "-", camera_id)[:40]
-    return f"{PREFIX}{cam}_{owner or os.getppid()}_{pid or os.getpid()}_{generation}"
+    return f"{PREFIX}{_name_part(camera_id)}_{owner or os.getppid()}_{pid or os.getpid()}_{generation}"
+
+
+def _name_part(camera_id: str) -> str:
+    """The camera id as segment names carry it."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", camera_id)[:40]
 
 
 def _attach(name: str) -> shared_memory.SharedMemory:
@@ -297,10 +301,16 @@ def list_segments(shm_dir: str = "/dev/shm") -> list[str]:
         return []
 
 
+def segment_fields(name: str) -> dict[str, str] | None:
+    """camera (as names carry it), owner, pid and generation of a segment name; None if not ours."""
+    m = _NAME_RE.match(name.lstrip("/"))
+    return m.groupdict() if m else None
+
+
 def segment_pid(name: str) -> int | None:
     """The writer's pid encoded in a segment name (None for names that are not ours)."""
-    m = _NAME_RE.match(name.lstrip("/"))
-    return int(m["pid"]) if m else None
+    f = segment_fields(name)
+    return int(f["pid"]) if f else None
 
 
 def remove_orphans(shm_dir: str = "/dev/shm", camera: str | None = None,
@@ -312,12 +322,12 @@ def remove_orphans(shm_dir: str = "/dev/shm", camera: str | None = None,
     whenever the supervisor reaps a decoder. Returns what it removed."""
     removed = []
     owner = owner or os.getpid()
-    cam = segment_name(camera, 0, 1, 1).rsplit("_", 3)[0] if camera is not None else None
+    cam = _name_part(camera) if camera is not None else None
     for name in list_segments(shm_dir):
-        m = _NAME_RE.match(name)
-        if _alive(int(m["pid"])) or (cam is not None and name.rsplit("_", 3)[0] != cam):
+        f = segment_fields(name)
+        if _alive(int(f["pid"])) or (cam is not None and f["cam"] != cam):
             continue
-        if int(m["owner"]) != owner and _alive(int(m["owner"])):
+        if int(f["owner"]) != owner and _alive(int(f["owner"])):
             continue
         try:
             os.unlink(os.path.join(shm_dir, name))
