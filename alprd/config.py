@@ -147,6 +147,9 @@ class InferenceConfig(_Model):
     # A read with a character under rewarp.RETRY_BELOW confidence is read again from wider warps of
     # its plate and the most confident read kept (alprd.model.rewarp); false = one read per plate.
     reread: bool = True
+    # A read still doubtful is read again from its region with a horizontal motion smear undone
+    # at several lengths, the most confident kept (alprd.model.unsmear); false = no deconvolution.
+    unsmear: bool = True
     # Only reads of a valid plate layout whose weakest character is at least read_threshold
     # confident go to the tracker (alprd.cascade.reportable; chosen on dev data); all_candidates:
     # every box the detector finds, junk included (debugging).

@@ -13,8 +13,8 @@ each alike; the load average is printed with the table.
 over 1200 px gets one full-resolution tile of the second look for distant plates
 (alprd.cascade.zoom; the 512x512 frame gets none). "cascade -zoom" is the cascade before issue #24:
 no second look, no closer look at small plates' corners (alprd.cascade.refine), no low-contrast
-stretch (alprd.cascade.photometric), timed in the same turns: the cost of what issue #24 added is
-their ratio, printed under the table.
+stretch (alprd.cascade.photometric), no deconvolution of smeared plates (alprd.model.unsmear),
+timed in the same turns: the cost of what issue #24 added is their ratio, printed under the table.
 
 --baseline adds the first implementation of the cascade ("v1": per-frame letterbox canvases,
 np.stack, float normalisation in numpy, float ONNX graphs traced straight from the modules,
@@ -206,7 +206,7 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
         recs[name] = Recognizer(wpath, backend=name, device=dev, det_size=det_size, threads=threads)
         no_zoom[name] = Recognizer(wpath, backend=name, device=dev, det_size=det_size, threads=threads,
                                    zoom=ZoomPolicy(tiles_per_frame=0), refine=RefinePolicy(max_view_width=0),
-                                   stretch_below=0)
+                                   stretch_below=0, unsmear=False)
         if baseline:
             d, r, _ = build_models(wpath)
             v1s[name] = CascadeV1(recs[name], d, r, tmp)

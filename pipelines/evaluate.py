@@ -29,19 +29,19 @@ from pipelines.evaluation.sets import (  # noqa: F401
 
 def run(weights: str | None, sets: list[str], root: Path, limit: int | None = None, device: str = "cpu",
         threads: int = 0, det_size: int = 512, det_threshold: float = DET_THRESHOLD, backend: str = "auto",
-        reread: bool = True, zoom: bool = True, all_candidates: bool = False) -> dict:
+        reread: bool = True, zoom: bool = True, all_candidates: bool = False, unsmear: bool = True) -> dict:
     """Score the shipped (or given) weights on the named sets; raises UnknownSet before loading."""
     from alprd.cascade import Recognizer
     from alprd.cascade.zoom import ZoomPolicy
 
     resolved = {name: resolve_set(name, root, limit) for name in sets}
     rec = Recognizer(weights=weights, device=device, threads=threads, det_size=det_size, det_threshold=det_threshold,
-                     backend=backend, reread=reread, all_candidates=all_candidates or None,
+                     backend=backend, reread=reread, unsmear=unsmear, all_candidates=all_candidates or None,
                      zoom=ZoomPolicy() if zoom else ZoomPolicy(tiles_per_frame=0))
     results = {"weights": weights or "shipped", "trained": rec.trained, "meta": _jsonable(rec.meta),
                "backend": getattr(rec.backend, "name", backend), "device": device, "threads": threads,
                "det_size": det_size, "det_threshold": det_threshold, "reread": reread,
-               "zoom": zoom, "all_candidates": all_candidates, "sets": {}}
+               "unsmear": unsmear, "zoom": zoom, "all_candidates": all_candidates, "sets": {}}
     for name, (kind, items) in resolved.items():
         results["sets"][name] = EVALUATORS[kind](rec, items)
     return results
@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="score every candidate the detector found, not only the reported reads")
     ap.add_argument("--no-reread", action="store_true",
                     help="read each plate once, from the detector's corners (no alprd.model.rewarp, no alprd.cascade.refine)")
+    ap.add_argument("--no-unsmear", action="store_true",
+                    help="no reread of doubtful plates with a motion smear undone (alprd.model.unsmear)")
     ap.add_argument("--json", action="store_true", help="print the metrics as JSON instead of tables")
     ap.add_argument("--out", help="also write the JSON metrics to this file")
     a = ap.parse_args(argv)
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = run(a.weights, [s.strip() for s in a.sets.split(",") if s.strip()], root, a.limit, a.device,
                       a.threads, a.det_size, a.det_threshold, a.backend, not a.no_reread,
-                      not a.no_zoom, a.all_candidates)
+                      not a.no_zoom, a.all_candidates, not a.no_unsmear)
     except UnknownSet as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,8 +4,8 @@ detect (DSNet on a letterboxed view) → corners back to frame pixels → perspe
 full-resolution frame → read every plate of the batch in one RSNet call → CTC greedy decode (a
 read that fits no plate layout replaced by the best one that does: alprd.model.plate_format) → a
 doubtful read read again from wider warps of its quad, the most confident kept (alprd.model.rewarp),
-and, for a plate the first pass saw small in a shrunk frame, from a closer look's corners
-(alprd.cascade.refine). Low-contrast plates are stretched before RSNet (alprd.cascade.photometric).
+then from its region with a motion smear undone (alprd.model.unsmear), and, for a plate the first
+pass saw small in a shrunk frame, from a closer look's corners (alprd.cascade.refine). Low-contrast plates are stretched before RSNet (alprd.cascade.photometric).
 
 The steps around the nets run on one of two paths, chosen by ``prepost``: ``host`` (HostPath,
 numpy/OpenCV, for CPU backends) or ``device`` (DevicePath, torch ops on the model's device);
@@ -30,7 +30,7 @@ from alprd.cascade.reportable import READ_THRESHOLD, reportable, reportable_text
 from alprd.cascade import zoom
 from alprd.cascade.zoom import SecondLook, ZoomPolicy
 from alprd.events import PlateRead, as_corners
-from alprd.model import geometry, rewarp
+from alprd.model import geometry, rewarp, unsmear as unsmearing
 from alprd.model.two_row import reread as reread_two_row
 from alprd.model.defaults import DET_THRESHOLD, NMS_THRESHOLD
 from alprd.model.province_prior import ProvincePrior
@@ -50,7 +50,7 @@ class Recognizer:
                  plate_format: bool = True, reread: bool = True, two_row: bool = True, zoom: ZoomPolicy = ZoomPolicy(),
                  read_threshold: float = READ_THRESHOLD, all_candidates: bool | None = None,
                  provinces: ProvincePrior | None = None, refine: RefinePolicy = RefinePolicy(),
-                 stretch_below: float = MIN_RANGE):
+                 stretch_below: float = MIN_RANGE, unsmear: bool = True):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
         if prepost not in ("auto", *PATHS):
@@ -68,6 +68,8 @@ class Recognizer:
         self.crops = crops
         self.plate_format = plate_format
         self.reread = reread
+        self.unsmear = unsmear       # doubtful reads read again with a motion smear undone
+        self._unsmear_warper = pp.PlateWarper()
         self.two_row = two_row       # yellow, narrow quads also read as two-row plates
         from alprd.backends.select import make_backend
 
@@ -179,6 +181,8 @@ class Recognizer:
             texts = self._read_quads(frames, plates)
             if self.reread:
                 self._reread(frames, plates, texts)
+            if self.unsmear:
+                self._unsmear(frames, plates, texts)
             if self.two_row and plates:
                 texts[:] = reread_two_row(frames, [q for _, q in plates], [i for i, _ in plates], texts,
                                           self.read)[0]
@@ -222,3 +226,21 @@ class Recognizer:
         reads = self._read_quads(frames, more)
         for n, k in enumerate(again):
             texts[k] = rewarp.most_confident([texts[k]] + reads[n * m:(n + 1) * m])
+
+    def _unsmear(self, frames, plates, texts) -> None:
+        """Doubtful reads (in place) → the best read of their regions with a motion smear undone,
+        when it is better (alprd.model.unsmear)."""
+        again = rewarp.doubtful(texts)
+        if not again:
+            return
+        better = unsmearing.reread([frames[plates[k][0]] for k in again], [plates[k][1] for k in again],
+                                   [texts[k] for k in again], self._read_images,
+                                   rewarp.MARGINS if self.reread else ())
+        for k, read in zip(again, better):
+            texts[k] = read
+
+    def _read_images(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[str, tuple[float, ...]]]:
+        """(image, corners) pairs → reads: warped on the host, read in one RSNet call."""
+        if not items:
+            return []
+        return self.read(self._unsmear_warper([img for img, _ in items], [(n, q) for n, (_, q) in enumerate(items)]))

@@ -33,6 +33,8 @@ def add_parser(sub) -> None:
                    help="keep the raw greedy read even when it fits no plate layout")
     p.add_argument("--no-reread", action="store_true",
                    help="read each plate once, even when a character is doubtful")
+    p.add_argument("--no-unsmear", action="store_true",
+                   help="do not read a doubtful plate again with a motion smear undone")
     p.add_argument("--all", action="store_true", dest="all_candidates",
                    help="show every box the detector found, junk included (default: only reads of a valid "
                         "plate layout at confidence >= the read threshold)")
@@ -65,7 +67,7 @@ def run(args) -> int:
     try:
         rec = Recognizer(weights=args.weights, device=args.device, det_size=args.det_size,
                          det_threshold=args.threshold, plate_format=not args.any_format,
-                         reread=not args.no_reread, all_candidates=args.all_candidates or None,
+                         reread=not args.no_reread, unsmear=not args.no_unsmear, all_candidates=args.all_candidates or None,
                          provinces=ProvincePrior(c for c in args.provinces if c not in ", ") if args.provinces else None)
     except (WeightsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

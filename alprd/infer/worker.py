@@ -177,7 +177,7 @@ def build_recognizer(inference: InferenceConfig, crops: bool):
     kwargs = dict(weights=inference.weights, device=inference.device,
                   det_threshold=inference.det_threshold, nms_threshold=inference.nms_threshold,
                   crops=crops, threads=inference.threads, backend=inference.backend,
-                  plate_format=inference.plate_format, reread=inference.reread,
+                  plate_format=inference.plate_format, reread=inference.reread, unsmear=inference.unsmear,
                   read_threshold=inference.read_threshold, all_candidates=inference.all_candidates or None,
                   zoom=ZoomPolicy(tiles_per_frame=inference.zoom_tiles_per_frame),
                   provinces=ProvincePrior(inference.provinces, inference.province_weight) if inference.provinces else None)
