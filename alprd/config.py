@@ -150,6 +150,9 @@ class InferenceConfig(_Model):
     # A read still doubtful is read again from its region with a horizontal motion smear undone
     # at several lengths, the most confident kept (alprd.model.unsmear); false = no deconvolution.
     unsmear: bool = True
+    # A camera's box that read as no plate after every extra look is read once in its next frames
+    # at the same place, and in full again every this many frames (alprd.cascade.settled); 0 = always in full.
+    junk_recheck_frames: int = Field(default=8, ge=0, le=1000)
     # Only reads of a valid plate layout whose weakest character is at least read_threshold
     # confident go to the tracker (alprd.cascade.reportable; chosen on dev data); all_candidates:
     # every box the detector finds, junk included (debugging).

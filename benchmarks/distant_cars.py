@@ -126,7 +126,7 @@ def score(events: list[dict], passes: list[dict], cameras: list[str]) -> dict:
 
 
 def run(root: Path, cars: int, cameras: int, fps: float, workdir: Path, seed: int = 0,
-        zoom_tiles: int | None = None) -> dict:
+        zoom_tiles: int | None = None, inference: dict | None = None) -> dict:
     import yaml
 
     from benchmarks.model import load_average, machine
@@ -137,10 +137,11 @@ def run(root: Path, cars: int, cameras: int, fps: float, workdir: Path, seed: in
     state.mkdir(parents=True, exist_ok=True)
     cfg_path = write_config(state / "alprd.yaml", video, cameras, state=state, weights=None, fps=fps,
                             backend="auto", max_batch=None, threads=0)
-    if zoom_tiles is not None:
+    overrides = _overrides(zoom_tiles, inference)
+    if overrides:
         cfg = yaml.safe_load(cfg_path.read_text())
-        cfg["inference"]["zoom_tiles_per_frame"] = zoom_tiles
-        cfg_path.write_text(yaml.safe_dump(cfg))
+        cfg["inference"].update(overrides)
+        cfg_path.write_text(yaml.safe_dump(cfg, allow_unicode=True))
     seconds = passes[-1]["leave"] + 3
     load_before = load_average()
     r = run_daemon(cfg_path, state, paced=True, timeout=max(300.0, seconds * 6))
@@ -148,14 +149,22 @@ def run(root: Path, cars: int, cameras: int, fps: float, workdir: Path, seed: in
     return {"machine": machine(), "video": {"path": str(video), "size": "1920x1080", "fps": 25,
                                             "cars": len(passes), "plate_width_px": list(WIDTHS)},
             "cameras": cameras, "camera_fps": fps, "zoom_tiles_per_frame": zoom_tiles,
-            "error": run_error(r, max(300.0, seconds * 6)), "frames": r["stats"].get("frames", {}),
+            "inference": overrides, "error": run_error(r, max(300.0, seconds * 6)), "frames": r["stats"].get("frames", {}),
             "score": score(events, passes, [f"cam{i}" for i in range(cameras)]),
             "texts": [p["text"] for p in passes], "load_average_before": load_before,
             "load_average_after": load_average(), "stderr_tail": r["stderr_tail"][-600:]}
 
 
+def _overrides(zoom_tiles: int | None, inference: dict | None) -> dict:
+    """The inference options a run sets over the daemon's defaults."""
+    out = dict(inference or {})
+    if zoom_tiles is not None:
+        out["zoom_tiles_per_frame"] = zoom_tiles
+    return out
+
+
 def run_offline(root: Path, cars: int, cameras: int, fps: float, workdir: Path, seed: int = 0,
-                zoom_tiles: int | None = None) -> dict:
+                zoom_tiles: int | None = None, inference: dict | None = None) -> dict:
     """The daemon's inference and tracking without its clock: the video decoded with PyAV, frames
     sampled at `fps`, each sample given to every camera in one batch (as the daemon batches
     cameras), the cameras' trackers fed in order and flushed at the end. Same cascade, config and
@@ -170,7 +179,8 @@ def run_offline(root: Path, cars: int, cameras: int, fps: float, workdir: Path, 
     from benchmarks.pipeline import MAX_UNSEEN_S
 
     video, passes = make_video(workdir / "distant.mp4", root, cars=cars, seed=seed)
-    inf = InferenceConfig(device="cpu", **({"zoom_tiles_per_frame": zoom_tiles} if zoom_tiles is not None else {}))
+    overrides = _overrides(zoom_tiles, inference)
+    inf = InferenceConfig(**{"device": "cpu", **overrides})
     rec = build_recognizer(inf, crops=False)
     cams = [f"cam{i}" for i in range(cameras)]
     router = TrackRouter(cams, TrackingConfig(max_unseen_s=MAX_UNSEEN_S, min_hits=2, preview_confidence=0.8))
@@ -191,7 +201,7 @@ def run_offline(root: Path, cars: int, cameras: int, fps: float, workdir: Path, 
     evs = [{"kind": e.kind, "camera_id": e.camera_id, "plate": e.plate} for e in events]
     return {"video": {"path": str(video), "size": "1920x1080", "fps": 25, "cars": len(passes),
                       "plate_width_px": list(WIDTHS)}, "mode": "offline", "cameras": cameras, "camera_fps": fps,
-            "zoom_tiles_per_frame": zoom_tiles, "error": None, "frames": {"processed": seq * cameras},
+            "zoom_tiles_per_frame": zoom_tiles, "inference": overrides, "error": None, "frames": {"processed": seq * cameras},
             "score": score(evs, passes, cams), "texts": [p["text"] for p in passes],
             "load_average_before": None, "load_average_after": None}
 
@@ -203,18 +213,31 @@ def main(argv=None) -> int:
     ap.add_argument("--fps", type=float, default=10.0, help="processed frames a second per camera")
     ap.add_argument("--zoom-tiles", type=int, default=None,
                     help="inference.zoom_tiles_per_frame (default: the daemon's own); 0 = no second look")
+    ap.add_argument("--inference", action="append", default=[], metavar="KEY=VALUE",
+                    help="an inference option over the daemon's defaults (YAML value), e.g. unsmear=false; repeatable")
     ap.add_argument("--data", help="shared data folder (default: ../shared/data or $ALPRD_DATA)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (video, state, events)")
     ap.add_argument("--offline", action="store_true",
                     help="no daemon: decode, infer and track every sampled frame in this process (accuracy only)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
+    import yaml
+
     from pipelines.data import data_root
+
+    inference = {}
+    for item in a.inference:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"error: --inference expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        inference[key.strip()] = yaml.safe_load(value)
 
     root = Path(a.data) if a.data else data_root(required=True)
     work = a.keep or Path(tempfile.mkdtemp(prefix="alprd-distant-"))
     work.mkdir(parents=True, exist_ok=True)
-    res = (run_offline if a.offline else run)(root, a.cars, a.cameras, a.fps, work, zoom_tiles=a.zoom_tiles)
+    res = (run_offline if a.offline else run)(root, a.cars, a.cameras, a.fps, work, zoom_tiles=a.zoom_tiles,
+                                                      inference=inference)
     if a.json:
         print(json.dumps(res, ensure_ascii=False))
     else:

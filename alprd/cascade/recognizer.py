@@ -27,6 +27,7 @@ from alprd.cascade.host import HostPath
 from alprd.cascade.photometric import MIN_RANGE, stretch_low_contrast
 from alprd.cascade.refine import RefinePolicy, Refiner
 from alprd.cascade.reportable import READ_THRESHOLD, reportable, reportable_text
+from alprd.cascade.settled import RECHECK_EVERY, SettledJunk
 from alprd.cascade import zoom
 from alprd.cascade.zoom import SecondLook, ZoomPolicy
 from alprd.events import PlateRead, as_corners
@@ -50,7 +51,7 @@ class Recognizer:
                  plate_format: bool = True, reread: bool = True, two_row: bool = True, zoom: ZoomPolicy = ZoomPolicy(),
                  read_threshold: float = READ_THRESHOLD, all_candidates: bool | None = None,
                  provinces: ProvincePrior | None = None, refine: RefinePolicy = RefinePolicy(),
-                 stretch_below: float = MIN_RANGE, unsmear: bool = True):
+                 stretch_below: float = MIN_RANGE, unsmear: bool = True, junk_recheck: int = RECHECK_EVERY):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
         if prepost not in ("auto", *PATHS):
@@ -80,6 +81,7 @@ class Recognizer:
         self.stretch_below = stretch_below   # low-contrast plates stretched first (alprd.cascade.photometric)
         self.look = SecondLook(zoom)     # distant plates in large frames (alprd.cascade.zoom)
         self.refiner = Refiner(refine)   # doubtful small plates' corners (alprd.cascade.refine)
+        self.junk = SettledJunk(junk_recheck)   # a stream's still junk boxes read once (alprd.cascade.settled)
         # recognize() reports valid, confident reads only (alprd.cascade.reportable) unless
         # all_candidates; None: all of them only for untrained or rigged (test) weights, whose
         # reads no threshold chosen on trained weights' confidences applies to
@@ -122,7 +124,7 @@ class Recognizer:
         the detector's plates (a doubtful read read again from wider warps, when reread is on)."""
         frames = [as_bgr(f) for f in frames]
         self.path.hold(frames)
-        return self._read_at(frames, list(plates))
+        return self._read_at(frames, list(plates))[0]
 
     # ------------------------------------------------------------------ cascade
     def recognize(self, frames: Sequence[np.ndarray], streams: Sequence | None = None) -> list[list[PlateRead]]:
@@ -136,9 +138,12 @@ class Recognizer:
             self.path.release()
             raise
         plates = [(i, c) for i, (corners, _) in enumerate(detections) for c in corners]
-        texts = self._read_at(frames, plates)
+        settled = self.junk.settled(streams, plates)
+        texts, once = self._read_at(frames, plates, settled)
         if self.reread and self.refiner.policy.enabled and plates:   # read each plate once without reread
-            self._refine(frames, plates, texts)
+            self._refine(frames, plates, texts, once)
+        self.junk.update(streams, plates, [not reportable_text(t, self.read_threshold) for t in texts],
+                         {k: settled[k] for k in once})
         results: list[list[PlateRead]] = [[] for _ in frames]
         k = 0
         for i, (_, confs) in enumerate(detections):
@@ -176,17 +181,24 @@ class Recognizer:
             logits = self.provinces.apply(logits)
         return pp.read_plates(logits, self.plate_format)
 
-    def _read_at(self, frames, plates) -> list[tuple[str, tuple[float, ...]]]:
+    def _read_at(self, frames, plates, settled: dict[int, int] | None = None
+                 ) -> tuple[list[tuple[str, tuple[float, ...]]], set[int]]:
+        """Reads of the plates, and which were read once only: plates at a stream's settled junk
+        box (`settled`, alprd.cascade.settled) whose first read is not reportable get no extra look."""
         try:
             texts = self._read_quads(frames, plates)
+            once = {k for k in settled or () if not reportable_text(texts[k], self.read_threshold)}
             if self.reread:
-                self._reread(frames, plates, texts)
+                self._reread(frames, plates, texts, once)
             if self.unsmear:
-                self._unsmear(frames, plates, texts)
-            if self.two_row and plates:
-                texts[:] = reread_two_row(frames, [q for _, q in plates], [i for i, _ in plates], texts,
-                                          self.read)[0]
-            return texts
+                self._unsmear(frames, plates, texts, once)
+            more = [k for k in range(len(plates)) if k not in once]
+            if self.two_row and more:
+                got = reread_two_row(frames, [plates[k][1] for k in more], [plates[k][0] for k in more],
+                                     [texts[k] for k in more], self.read)[0]
+                for k, read in zip(more, got):
+                    texts[k] = read
+            return texts, once
         finally:
             self.path.release()   # free the device copies of the frames
 
@@ -196,12 +208,12 @@ class Recognizer:
             return []
         return self._decode(self.path.plate_logits(frames, plates))
 
-    def _refine(self, frames, plates, texts) -> None:
+    def _refine(self, frames, plates, texts, once: set[int]) -> None:
         """Doubtful reads of plates small in the first pass's view (in place, corners too) → the
         more confident of them and the read from a closer look's corners (alprd.cascade.refine)."""
         scales = [geometry.fit(f.shape[1], f.shape[0], self.det_size)[0] for f in frames]
-        again = [k for k in rewarp.doubtful(texts)
-                 if self.refiner.wanted(plates[k][1], scales[plates[k][0]], not reportable_text(texts[k], self.read_threshold))]
+        again = [k for k in rewarp.doubtful(texts) if k not in once
+                 and self.refiner.wanted(plates[k][1], scales[plates[k][0]], not reportable_text(texts[k], self.read_threshold))]
         if not again:
             return
         t = self.refiner.policy.threshold
@@ -211,14 +223,14 @@ class Recognizer:
         if not better:
             return
         self.path.hold(frames)
-        reads = self._read_at(frames, [(plates[k][0], q) for k, q in better])
+        reads = self._read_at(frames, [(plates[k][0], q) for k, q in better])[0]
         for (k, q), read in zip(better, reads):
             if rewarp.mean_confidence(read) > rewarp.mean_confidence(texts[k]):
                 plates[k], texts[k] = (plates[k][0], q), read
 
-    def _reread(self, frames, plates, texts) -> None:
+    def _reread(self, frames, plates, texts, once: set[int]) -> None:
         """Doubtful reads (in place) → the most confident of them and their wider warps'."""
-        again = rewarp.doubtful(texts)
+        again = [k for k in rewarp.doubtful(texts) if k not in once]
         if not again:
             return
         m = len(rewarp.MARGINS)
@@ -227,10 +239,10 @@ class Recognizer:
         for n, k in enumerate(again):
             texts[k] = rewarp.most_confident([texts[k]] + reads[n * m:(n + 1) * m])
 
-    def _unsmear(self, frames, plates, texts) -> None:
+    def _unsmear(self, frames, plates, texts, once: set[int]) -> None:
         """Doubtful reads (in place) → the best read of their regions with a motion smear undone,
         when it is better (alprd.model.unsmear)."""
-        again = rewarp.doubtful(texts)
+        again = [k for k in rewarp.doubtful(texts) if k not in once]
         if not again:
             return
         better = unsmearing.reread([frames[plates[k][0]] for k in again], [plates[k][1] for k in again],

@@ -69,49 +69,68 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
-def best_path(logp: np.ndarray, allowed: np.ndarray) -> tuple[float, list[int], list[float]]:
-    """Viterbi over the CTC lattice of a layout: T×C log-probs, L×C allowed classes per position →
-    (log-prob of the best path, its class per position, each character's highest probability
-    along the path). The class of a position is chosen by the path, one per position; two equal
-    neighbours need a blank between them, as in CTC."""
-    steps, _ = logp.shape
-    n = len(allowed)
-    if steps < n:
-        return _NEG, [], []
-    emit = np.where(allowed[None], logp[:, None, :], _NEG)          # T×L×C
-    rows = np.arange(n)
-    chars = np.full(allowed.shape, _NEG)     # best path ending in char state (k, c)
-    blanks = np.full(n + 1, _NEG)            # ... in the blank before position k (n: after the last)
-    chars[0], blanks[0] = emit[0, 0], logp[0, BLANK]
-    src_char = np.zeros((steps,) + allowed.shape, np.int8)   # 0 stay, 1 from blank k, 2 from char k-1
-    src_prev = np.zeros((steps,) + allowed.shape, np.int16)  # ... which class at k-1
-    src_blank = np.zeros((steps, n + 1), np.int16)           # -1 stay, else the class at k-1
-    classes = np.arange(allowed.shape[1])[None]
+def _stack(masks) -> tuple[np.ndarray, np.ndarray]:
+    """Layouts' L×C masks → one M×Lmax×C mask (no class allowed past a layout's end), lengths."""
+    lengths = np.array([len(m) for m in masks])
+    out = np.zeros((len(masks), int(lengths.max()), NUM_CLASSES), bool)
+    for k, m in enumerate(masks):
+        out[k, :len(m)] = m
+    return out, lengths
+
+
+_ALLOWED, _LENGTHS = _stack(_MASKS)
+
+
+def _viterbi(logp: np.ndarray, allowed: np.ndarray, lengths: np.ndarray):
+    """Viterbi over the CTC lattices of M layouts at once (one numpy step per time step for all of
+    them: the repair of a read costs one pass, not one per layout). T×C log-probs, M×L×C allowed
+    classes per position (nothing past a layout's length) → each layout's best score and the
+    back-pointers."""
+    steps, ncls = logp.shape
+    m, n, _ = allowed.shape
+    emit = np.where(allowed[None], logp[:, None, None, :], _NEG)            # T×M×L×C
+    chars = np.full((m, n, ncls), _NEG)      # best path ending in char state (layout, k, c)
+    blanks = np.full((m, n + 1), _NEG)       # ... in the blank before position k (n: after the last)
+    chars[:, 0], blanks[:, 0] = emit[0, :, 0], logp[0, BLANK]
+    src_char = np.zeros((steps, m, n, ncls), np.int8)   # 0 stay, 1 from blank k, 2 from char k-1
+    src_prev = np.zeros((steps, m, n, ncls), np.int16)  # ... which class at k-1
+    src_blank = np.zeros((steps, m, n + 1), np.int16)   # -1 stay, else the class at k-1
+    classes = np.arange(ncls)[None, None]
+    lay, pos = np.arange(m)[:, None], np.arange(n)[None]
+    neg_col, zero_col = np.full((m, 1), _NEG), np.zeros((m, 1), np.int64)
     for t in range(1, steps):
-        i1 = chars.argmax(1)
-        v1 = chars[rows, i1]
+        i1 = chars.argmax(2)
+        v1 = chars[lay, pos, i1]
         second = chars.copy()
-        second[rows, i1] = _NEG
-        i2 = second.argmax(1)
-        v2 = second[rows, i2]
-        prev_v = np.full(allowed.shape, _NEG)
-        prev_i = np.zeros(allowed.shape, np.int16)
-        same = classes == i1[:-1, None]                          # a repeat needs a blank between
-        prev_v[1:] = np.where(same, v2[:-1, None], v1[:-1, None])
-        prev_i[1:] = np.where(same, i2[:-1, None], i1[:-1, None])
-        cand = np.stack((chars, np.broadcast_to(blanks[:n, None], allowed.shape), prev_v))
+        second[lay, pos, i1] = _NEG
+        i2 = second.argmax(2)
+        v2 = second[lay, pos, i2]
+        prev_v = np.full(chars.shape, _NEG)
+        prev_i = np.zeros(chars.shape, np.int16)
+        same = classes == i1[:, :-1, None]                       # a repeat needs a blank between
+        prev_v[:, 1:] = np.where(same, v2[:, :-1, None], v1[:, :-1, None])
+        prev_i[:, 1:] = np.where(same, i2[:, :-1, None], i1[:, :-1, None])
+        cand = np.stack((chars, np.broadcast_to(blanks[:, :n, None], chars.shape), prev_v))
         src_char[t], src_prev[t] = cand.argmax(0), prev_i
         chars = cand.max(0) + emit[t]
-        from_char = np.concatenate(([_NEG], v1))
-        src_blank[t] = np.where(from_char > blanks, np.concatenate(([0], i1)), -1)
+        from_char = np.concatenate((neg_col, v1), axis=1)
+        src_blank[t] = np.where(from_char > blanks, np.concatenate((zero_col, i1), axis=1), -1)
         blanks = np.maximum(blanks, from_char) + logp[t, BLANK]
-    end_char = float(chars[n - 1].max())
-    if blanks[n] > end_char:
-        score, kind, k, c = float(blanks[n]), "blank", n, -1
+    end_char = chars[np.arange(m), lengths - 1].max(1)
+    end_blank = blanks[np.arange(m), lengths]
+    scores = np.where(lengths > steps, _NEG, np.maximum(end_char, end_blank))
+    return scores, end_char, end_blank, chars, (src_char, src_prev, src_blank)
+
+
+def _trace(logp, j, n, end_char, end_blank, chars, srcs) -> tuple[list[int], list[float]]:
+    """Layout j's best path (its length n) → its class per position, each character's highest
+    probability along the path."""
+    src_char, src_prev, src_blank = (s[:, j] for s in srcs)
+    steps = logp.shape[0]
+    if end_blank > end_char:
+        kind, k, c = "blank", n, -1
     else:
-        score, kind, k, c = end_char, "char", n - 1, int(chars[n - 1].argmax())
-    if score <= _NEG / 2:
-        return _NEG, [], []
+        kind, k, c = "char", n - 1, int(chars[j, n - 1].argmax())
     out, probs = [0] * n, [0.0] * n
     for t in range(steps - 1, 0, -1):
         if kind == "char":
@@ -127,13 +146,31 @@ def best_path(logp: np.ndarray, allowed: np.ndarray) -> tuple[float, list[int], 
                 kind, k, c = "char", k - 1, s
     if kind == "char":
         out[k], probs[k] = c, max(probs[k], float(np.exp(logp[0, c])))
-    return score, out, probs
+    return out, probs
+
+
+def best_path(logp: np.ndarray, allowed: np.ndarray) -> tuple[float, list[int], list[float]]:
+    """Viterbi over the CTC lattice of one layout: T×C log-probs, L×C allowed classes per position →
+    (log-prob of the best path, its class per position, each character's highest probability
+    along the path). The class of a position is chosen by the path, one per position; two equal
+    neighbours need a blank between them, as in CTC."""
+    stacked, lengths = _stack([allowed])
+    return _best(logp, stacked, lengths)
+
+
+def _best(logp, allowed, lengths) -> tuple[float, list[int], list[float]]:
+    """The best path of the best of several layouts (the first on ties)."""
+    scores, end_char, end_blank, chars, srcs = _viterbi(logp, allowed, lengths)
+    j = int(np.argmax(scores))
+    if scores[j] <= _NEG / 2:
+        return _NEG, [], []
+    out, probs = _trace(logp, j, int(lengths[j]), end_char[j], end_blank[j], chars, srcs)
+    return float(scores[j]), out, probs
 
 
 def best_valid(logits: np.ndarray) -> tuple[str, tuple[float, ...]]:
     """T×C logits of one plate → the most probable single-path read of any layout."""
-    logp = log_softmax(logits)
-    score, out, probs = max((best_path(logp, m) for m in _MASKS), key=lambda r: r[0])
+    score, out, probs = _best(log_softmax(logits), _ALLOWED, _LENGTHS)
     if not out:
         return "", ()
     return "".join(CHARS[c - 1] for c in out), tuple(probs)

@@ -36,6 +36,7 @@ FINER = 0.01              # the best length's neighbours at ± this are tried ne
 NOISE = 0.01              # Wiener's noise-to-signal power ratio: the deconvolution's damping
 ADOPT = 0.7               # an unsmeared read's weakest character must be at least this sure
 SMEARED = 1.0             # a plate whose horizontal / vertical gradient ratio is under this looks smeared
+MIN_WIDTH = 64.0          # frame px: a narrower plate is not deconvolved (see looks_smeared)
 MARGIN_W, MARGIN_H = 0.5, 0.3   # region kept around the quad's box, × its width / height
 
 
@@ -104,7 +105,11 @@ def gradient_ratio(plate: np.ndarray) -> float:
 
 
 def looks_smeared(frame: np.ndarray, quad: np.ndarray) -> bool:
-    return gradient_ratio(geometry.warp_plate(frame, quad)) < SMEARED
+    """At least MIN_WIDTH px wide and smeared-looking. A plate narrower than that is a distant car,
+    whose smear is a pixel or two that the reader was trained to tolerate; enlarged to RSNet's
+    144 px it is soft both ways, so its gradient ratio says nothing (the distant-cars benchmark's
+    25-45 px plates mostly look smeared and were deconvolved in every frame, for nothing)."""
+    return width(quad) >= MIN_WIDTH and gradient_ratio(geometry.warp_plate(frame, quad)) < SMEARED
 
 
 def cut(frame: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
