@@ -9,9 +9,10 @@ to other load on the machine, unlike wall time), parameters, GFLOPs (FLOPs = 2 Ã
 Every variant of one batch size is timed in turns (round-robin), so background load weighs on
 each alike; the load average is printed with the table.
 
-"cascade" is the served default: each frame of the batch a camera of its own (streams), so a frame
-over 1200 px gets one full-resolution tile of the second look for distant plates
-(alprd.cascade.zoom; the 512x512 frame gets none). "cascade -zoom" is the cascade before issue #24:
+"cascade" is the served default: each frame of the batch a camera of its own (streams, one set per
+frame size), so a frame over 1200 px gets one full-resolution tile of the second look for distant
+plates (alprd.cascade.zoom; the 512x512 frame gets none), and a box whose read stays unreportable
+after every extra look is read once between full looks (alprd.cascade.settled), as in a camera. "cascade -zoom" is the cascade before issue #24:
 no second look, no closer look at small plates' corners (alprd.cascade.refine), no low-contrast
 stretch (alprd.cascade.photometric), no deconvolution of smeared plates (alprd.model.unsmear),
 timed in the same turns: the cost of what issue #24 added is their ratio, printed under the table.
@@ -228,7 +229,7 @@ def run(batches: list[int], repeats: int, backends: list[str], det_size: int, de
             fns[(name, "rsnet", "")] = lambda be=be, plates=plates: be.read_u8(plates)
             for k, f in frames.items():
                 batch = [f] * b
-                cams = [f"cam{i}" for i in range(b)]
+                cams = [f"{k}-cam{i}" for i in range(b)]   # a camera sees its own frames, one size
                 fns[(name, "cascade", k)] = lambda rec=rec, batch=batch, cams=cams: rec.recognize(batch, cams)
                 fns[(name, "cascade -zoom", k)] = lambda rec=no_zoom[name], batch=batch: rec.recognize(batch)
                 if name in v1s:

@@ -54,36 +54,42 @@ def region(quad: np.ndarray, shape: tuple[int, ...], longest: float) -> tuple[in
 
 
 def box_response(n: int, length: float) -> np.ndarray:
-    """The real FFT (n//2 + 1 bins) of a centred horizontal box of `length` px (a fractional
-    length weights its last tap), normalised to a sum of one."""
+    """The DFT (n bins, complex) of a centred horizontal box of `length` px (a fractional length
+    weights its last tap), normalised to a sum of one."""
     whole = int(np.floor(length))
     k = np.zeros(n, np.float64)
     k[:whole] = 1.0
     if length > whole and whole < n:
         k[whole] = length - whole
     k /= k.sum()
-    return np.fft.rfft(np.roll(k, -(whole // 2)))
+    return np.fft.fft(np.roll(k, -(whole // 2)))
 
 
 def unsmear_rows(patch: np.ndarray, lengths: Sequence[float], noise: float = NOISE) -> list[np.ndarray]:
     """H×W(×C) uint8 → one uint8 image per length, each row Wiener-deconvolved against a
-    horizontal box of that length. Rows are mirrored at both ends first, so the patch's borders
-    do not wrap around."""
+    horizontal box of that length. Rows are mirrored past both ends first (so the borders do not
+    wrap around), to a length the DFT is fast at (a prime length costs ten times more); OpenCV's
+    row-wise float32 DFT is 5-10 times faster here than numpy's float64 one."""
+    import cv2
+
     x = np.asarray(patch, np.float32)
-    w = x.shape[1]
+    h, w = x.shape[:2]
     pad = int(np.ceil(2 * max(lengths))) if len(lengths) else 0
-    pad = min(pad, w - 1) if w > 1 else 0
-    if pad:
-        x = np.concatenate((x[:, pad:0:-1], x, x[:, -2:-pad - 2:-1]), axis=1)
-    n = x.shape[1]
-    spectrum = np.fft.rfft(x, axis=1)
+    n = cv2.getOptimalDFTSize(w + 2 * pad)
+    left = (n - w) // 2
+    x = cv2.copyMakeBorder(x, 0, 0, left, n - w - left, cv2.BORDER_REFLECT_101)
+    rows = np.ascontiguousarray(x.reshape(h, n, -1).transpose(0, 2, 1).reshape(-1, n))   # (H·C)×n
+    spectrum = cv2.dft(rows, flags=cv2.DFT_ROWS | cv2.DFT_COMPLEX_OUTPUT)
     out = []
     for length in lengths:
-        h = box_response(n, max(float(length), 1.0))
-        g = np.conj(h) / (np.abs(h) ** 2 + noise)
-        g = g.reshape((1, -1) + (1,) * (x.ndim - 2))
-        y = np.fft.irfft(spectrum * g, n=n, axis=1)[:, pad:pad + w]
-        out.append(np.clip(np.rint(y), 0, 255).astype(np.uint8))
+        r = box_response(n, max(float(length), 1.0))
+        g = np.conj(r) / (np.abs(r) ** 2 + noise)
+        g = np.ascontiguousarray(np.broadcast_to(np.stack((g.real, g.imag), -1).astype(np.float32),
+                                                 spectrum.shape))
+        y = cv2.idft(cv2.mulSpectrums(spectrum, g, cv2.DFT_ROWS),
+                     flags=cv2.DFT_ROWS | cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+        y = y.reshape(h, -1, n).transpose(0, 2, 1)[:, left:left + w]
+        out.append(np.clip(np.rint(y), 0, 255).astype(np.uint8).reshape(patch.shape))
     return out
 
 
