@@ -7,8 +7,8 @@ The smear of a car moving at a steady speed is a horizontal box kernel, so it ca
 doubtful read (alprd.model.rewarp.doubtful) is read again from the frame region around its quad
 deconvolved row by row (a Wiener filter against a box of each of LENGTHS × the plate's width, then
 the best one's neighbours FINER either side), the best length's read is read again from its wider
-warps while still doubtful, and it replaces the plate's read when it is more confident (mean
-character confidence, as the rereads) and its weakest character is at least ADOPT. The smear's
+warps while still doubtful, and it replaces the plate's read when it fits a plate layout, is more
+confident (mean character confidence, as the rereads) and its weakest character is at least ADOPT. The smear's
 length is not known, so every length is tried. Only a plate that looks smeared (its rectified
 horizontal gradients weaker than its vertical ones: gradient_ratio under SMEARED) is deconvolved,
 which spares the doubtful sharp plates (distant, dark, glare, junk) the cost, and keeps a sharp date
@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from alprd.model import geometry, rewarp
+from alprd.model.plate_format import is_valid_plate
 
 LENGTHS: tuple[float, ...] = (0.04, 0.06, 0.08, 0.10, 0.12, 0.14, 0.16, 0.18, 0.20, 0.22)   # × plate width
 FINER = 0.01              # the best length's neighbours at ± this are tried next
@@ -131,8 +132,9 @@ Reader = Callable[[list[tuple[np.ndarray, np.ndarray]]], list[Read]]   # [(image
 def reread(frames: Sequence[np.ndarray], quads: Sequence[np.ndarray], reads: Sequence[Read], read: Reader,
            margins: Sequence[tuple[float, float]] = rewarp.MARGINS) -> list[Read]:
     """Each plate (its frame, quad and current read) → its read, replaced by the best unsmeared
-    read when the plate looks smeared, and that read is more confident and its weakest character
-    at least ADOPT. `read` warps and reads (image, quad) pairs in one batch; `margins` are the
+    read when the plate looks smeared, and that read fits a plate layout, is more confident and
+    its weakest character at least ADOPT (a confident read of no layout must not replace a valid
+    one: it would not be reported). `read` warps and reads (image, quad) pairs in one batch; `margins` are the
     wider warps tried on the best length's region while its read is still doubtful (empty: none)."""
     out = list(reads)
     smeared = [k for k, (f, q) in enumerate(zip(frames, quads)) if looks_smeared(f, q)]
@@ -163,6 +165,6 @@ def reread(frames: Sequence[np.ndarray], quads: Sequence[np.ndarray], reads: Seq
         for n, k in enumerate(wider):
             chosen[k] = (chosen[k][0], rewarp.most_confident([chosen[k][1]] + grown[n * m:(n + 1) * m]))
     for k, (_, r) in zip(smeared, chosen):
-        if r[0] and min(r[1]) >= ADOPT and rewarp.mean_confidence(r) > rewarp.mean_confidence(out[k]):
+        if is_valid_plate(r[0]) and min(r[1]) >= ADOPT and rewarp.mean_confidence(r) > rewarp.mean_confidence(out[k]):
             out[k] = r
     return out

@@ -103,6 +103,11 @@ def test_an_unsmeared_read_replaces_a_read_only_when_better_and_sure_enough():
     asked.clear()
     assert unsmear.reread([frame], [quad], [doubtful], reader(0.99), margins=()) == [("皖A12345", (0.99,) * 7)]
     assert asked == [len(unsmear.LENGTHS), 2]                       # sure: no wider warps
+    valid = ("皖A12345", (0.66,) * 7)           # reported, though doubtful: no layout-less read replaces it
+    assert unsmear.reread([frame], [quad], [valid], lambda items: [("皖A1234", (0.99,) * 6)] * len(items)) == [valid]
+    asked.clear()
+    assert unsmear.reread([frame], [quad], [doubtful], reader(0.99), margins=()) == [("皖A12345", (0.99,) * 7)]
+    assert asked == [len(unsmear.LENGTHS), 2]                       # sure: no wider warps
 
 
 def test_only_a_plate_that_looks_smeared_is_deconvolved():
