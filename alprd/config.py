@@ -148,7 +148,7 @@ class InferenceConfig(_Model):
     # its plate and the most confident read kept (alprd.model.rewarp); false = one read per plate.
     reread: bool = True
     # A read still doubtful is read again from its region with a horizontal motion smear undone
-    # at several lengths, the most confident kept (alprd.model.unsmear); false = no deconvolution.
+    # at several lengths, the most confident kept (alprd.model.unsmear; only with reread); false = none.
     unsmear: bool = True
     # A camera's box that read as no plate after every extra look is read once in its next frames
     # at the same place, and in full again every this many frames (alprd.cascade.settled); 0 = always in full.

@@ -190,7 +190,7 @@ class Recognizer:
             once = {k for k in settled or () if not reportable_text(texts[k], self.read_threshold)}
             if self.reread:
                 self._reread(frames, plates, texts, once)
-            if self.unsmear:
+            if self.reread and self.unsmear:      # reread off: one read per plate, none deconvolved
                 self._unsmear(frames, plates, texts, once)
             more = [k for k in range(len(plates)) if k not in once]
             if self.two_row and more:
@@ -246,8 +246,7 @@ class Recognizer:
         if not again:
             return
         better = unsmearing.reread([frames[plates[k][0]] for k in again], [plates[k][1] for k in again],
-                                   [texts[k] for k in again], self._read_images,
-                                   rewarp.MARGINS if self.reread else ())
+                                   [texts[k] for k in again], self._read_images)
         for k, read in zip(again, better):
             texts[k] = read
 
