@@ -78,7 +78,8 @@ def test_a_full_disk_costs_crops_not_events_and_crops_resume_when_space_returns(
     cfg = service_config(tmp_path / "alprd.yaml", [{"id": "early", "url": str(short)}, {"id": "late", "url": str(long)}],
                          state_dir=state, weights=svc_weights, tracking={"max_unseen_s": 1.0})
     _with_sql_and_bus(cfg, db, bus)
-    sub = zmq.Context.instance().socket(zmq.SUB)
+    ctx = zmq.Context()   # its own context: no state left by other tests in this process
+    sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"plate.final")
     sub.connect(bus)  # before the daemon binds: no slow-joiner loss
     d = DaemonProcess(cfg, tmp_path)
@@ -99,6 +100,7 @@ def test_a_full_disk_costs_crops_not_events_and_crops_resume_when_space_returns(
     while sub.poll(1000):
         got.append(sub.recv_multipart()[0].decode())
     sub.close(0)
+    ctx.term()
     assert sorted(got) == ["plate.final.early", "plate.final.late"]
     s = stats(state)
     assert s["crops"]["failed"] == 1 and s["crops"]["saved"] == 1
