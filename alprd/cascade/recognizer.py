@@ -5,7 +5,8 @@ full-resolution frame → read every plate of the batch in one RSNet call → CT
 read that fits no plate layout replaced by the best one that does: alprd.model.plate_format) → a
 doubtful read read again from wider warps of its quad, the most confident kept (alprd.model.rewarp),
 then from its region with a motion smear undone (alprd.model.unsmear), and, for a plate the first
-pass saw small in a shrunk frame, from a closer look's corners (alprd.cascade.refine). Low-contrast plates are stretched before RSNet (alprd.cascade.photometric).
+pass saw small in a shrunk frame, from a closer look's corners (alprd.cascade.refine).
+Low-contrast plates are stretched before RSNet (alprd.cascade.photometric).
 
 The steps around the nets run on one of two paths, chosen by ``prepost``: ``host`` (HostPath,
 numpy/OpenCV, for CPU backends) or ``device`` (DevicePath, torch ops on the model's device);

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alprd.cascade import zoom
+from alprd.model.geometry import quad_width as width
 
 MIN_IOU = 0.3             # the window's box must cover the first pass's this much (bounding boxes)
 
@@ -43,12 +44,6 @@ class RefinePolicy:
     @property
     def enabled(self) -> bool:
         return self.max_view_width > 0
-
-
-def width(quad: np.ndarray) -> float:
-    """A quad's width: the mean of its top and bottom edges."""
-    q = np.asarray(quad, np.float32)
-    return float((np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -16,21 +16,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from alprd.cascade.refine import box_iou
+
 MIN_IOU = 0.7
 RECHECK_EVERY = 8          # frames of a stream between two full looks at a remembered box
 MAX_BOXES = 64             # remembered per stream
-
-
-def _bbox(quad: np.ndarray) -> np.ndarray:
-    q = np.asarray(quad, np.float32).reshape(4, 2)
-    return np.concatenate((q.min(0), q.max(0)))
-
-
-def _iou(a: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    lo, hi = np.maximum(a[:2], boxes[:, :2]), np.minimum(a[2:], boxes[:, 2:])
-    inter = np.clip(hi - lo, 0, None).prod(1)
-    area = lambda b: np.clip(b[..., 2:] - b[..., :2], 0, None).prod(-1)   # noqa: E731
-    return inter / np.maximum(area(a) + area(boxes) - inter, 1e-6)
 
 
 class SettledJunk:
@@ -39,7 +29,7 @@ class SettledJunk:
     def __init__(self, recheck_every: int = RECHECK_EVERY, min_iou: float = MIN_IOU):
         self.recheck_every = recheck_every
         self.min_iou = min_iou
-        self._boxes: dict[object, tuple[np.ndarray, np.ndarray]] = {}   # stream → (K×4 boxes, K ages)
+        self._boxes: dict[object, tuple[np.ndarray, np.ndarray]] = {}   # stream → (K×4×2 quads, K ages)
 
     def settled(self, streams: Sequence | None, plates: Sequence[tuple[int, np.ndarray]]) -> dict[int, int]:
         """Plates (frame index, quad) at a remembered junk box of their frame's stream that is not
@@ -52,7 +42,7 @@ class SettledJunk:
             if mem is None or not len(mem[0]):
                 continue
             boxes, ages = mem
-            iou = _iou(_bbox(quad), boxes)
+            iou = box_iou(boxes, quad)
             j = int(np.argmax(iou))
             if iou[j] >= self.min_iou and ages[j] + 1 < self.recheck_every:
                 out[k] = int(ages[j])
@@ -69,11 +59,8 @@ class SettledJunk:
         new: dict[object, list[tuple[np.ndarray, int]]] = {s: [] for s in streams}
         for k, (i, quad) in enumerate(plates):
             if junk[k]:
-                new[streams[i]].append((_bbox(quad), skipped[k] + 1 if k in skipped else 0))
+                new[streams[i]].append((np.asarray(quad, np.float32), skipped[k] + 1 if k in skipped else 0))
         for stream, items in new.items():
             items = items[:MAX_BOXES]
-            self._boxes[stream] = (np.array([b for b, _ in items], np.float32).reshape(-1, 4),
+            self._boxes[stream] = (np.array([b for b, _ in items], np.float32).reshape(-1, 4, 2),
                                    np.array([a for _, a in items], np.int64))
-
-    def forget(self) -> None:
-        self._boxes.clear()

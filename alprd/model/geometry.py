@@ -133,6 +133,12 @@ def decode_map(out: np.ndarray, threshold: float, z: float = Z_DEFAULT) -> tuple
     return decode_offsets(t, centres, z).astype(np.float32), conf[ys, xs].astype(np.float32)
 
 
+def quad_width(quad: np.ndarray) -> float:
+    """A quad's width (TL TR BR BL): the mean of its top and bottom edges."""
+    q = np.asarray(quad, np.float32)
+    return float((np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2)
+
+
 def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
     """IoU of two quadrilaterals (convex hulls, so a twisted prediction still has an area)."""
     ha = cv2.convexHull(np.asarray(a, np.float32))

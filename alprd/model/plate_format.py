@@ -149,15 +149,6 @@ def _trace(logp, j, n, end_char, end_blank, chars, srcs) -> tuple[list[int], lis
     return out, probs
 
 
-def best_path(logp: np.ndarray, allowed: np.ndarray) -> tuple[float, list[int], list[float]]:
-    """Viterbi over the CTC lattice of one layout: T×C log-probs, L×C allowed classes per position →
-    (log-prob of the best path, its class per position, each character's highest probability
-    along the path). The class of a position is chosen by the path, one per position; two equal
-    neighbours need a blank between them, as in CTC."""
-    stacked, lengths = _stack([allowed])
-    return _best(logp, stacked, lengths)
-
-
 def _best(logp, allowed, lengths) -> tuple[float, list[int], list[float]]:
     """The best path of the best of several layouts (the first on ties)."""
     scores, end_char, end_blank, chars, srcs = _viterbi(logp, allowed, lengths)

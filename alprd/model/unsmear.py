@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from alprd.model import geometry, rewarp
+from alprd.model.geometry import quad_width as width
 from alprd.model.plate_format import is_valid_plate
 
 LENGTHS: tuple[float, ...] = (0.04, 0.06, 0.08, 0.10, 0.12, 0.14, 0.16, 0.18, 0.20, 0.22)   # × plate width
@@ -95,11 +96,6 @@ def unsmear_rows(patch: np.ndarray, lengths: Sequence[float], noise: float = NOI
     return out
 
 
-def width(quad: np.ndarray) -> float:
-    q = np.asarray(quad, np.float32)
-    return float((np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2)
-
-
 def gradient_ratio(plate: np.ndarray) -> float:
     """Mean |d/dx| over mean |d/dy| of a rectified plate's luminance. A sharp plate's vertical
     strokes make it about 0.9-2 (CCPD dev: 5th percentile 0.88); a horizontal smear flattens d/dx
@@ -120,15 +116,15 @@ def looks_smeared(frame: np.ndarray, quad: np.ndarray) -> bool:
     return width(quad) >= MIN_WIDTH and gradient_ratio(geometry.warp_plate(frame, quad)) < SMEARED
 
 
-def cut(frame: np.ndarray, quad: np.ndarray, max_width: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def cut(frame: np.ndarray, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The region of a quad (room for the longest length tried) → (its pixels, the quad in them),
-    shrunk so that the plate is at most `max_width` px wide (None: WORK_WIDTH): RSNet reads 144 px,
+    shrunk so that the plate is at most WORK_WIDTH px wide: RSNet reads 144 px,
     so deconvolving a 280-px plate at full size costs four times as much for pixels it never sees."""
     import cv2
 
     x0, y0, x1, y1 = region(quad, frame.shape, (max(LENGTHS) + FINER) * width(quad))
     patch, moved = frame[y0:y1, x0:x1], np.asarray(quad, np.float32) - np.array([x0, y0], np.float32)
-    f = (WORK_WIDTH if max_width is None else max_width) / max(width(quad), 1.0)
+    f = WORK_WIDTH / max(width(quad), 1.0)
     if f >= 1.0:
         return patch, moved
     size = (max(1, round(patch.shape[1] * f)), max(1, round(patch.shape[0] * f)))
@@ -145,8 +141,9 @@ def reread(frames: Sequence[np.ndarray], quads: Sequence[np.ndarray], reads: Seq
     """Each plate (its frame, quad and current read) → its read, replaced by the best unsmeared
     read when the plate looks smeared, and that read fits a plate layout, is more confident and
     its weakest character at least ADOPT (a confident read of no layout must not replace a valid
-    one: it would not be reported). `read` warps and reads (image, quad) pairs in one batch; `margins` are the
-    wider warps tried on the best length's region while its read is still doubtful (empty: none)."""
+    one: it would not be reported). `read` warps and reads (image, quad) pairs in one batch;
+    `margins` are the wider warps tried on the best length's region while its read is still
+    doubtful (empty: none)."""
     out = list(reads)
     smeared = [k for k, (f, q) in enumerate(zip(frames, quads)) if looks_smeared(f, q)]
     if not smeared:
