@@ -141,6 +141,10 @@ class InferenceConfig(_Model):
     det_threshold: float = Field(default=DET_THRESHOLD, ge=0, le=1)
     nms_threshold: float = Field(default=NMS_THRESHOLD, ge=0, le=1)
     threads: int = Field(default=0, ge=0, description="torch/ORT intra-op threads; 0 = library default")
+    # Recognizers side by side in the worker, each reading its own cameras' frames on `threads`
+    # threads (1 when 0) (alprd.infer.lanes); 0 = auto: one per CPU core, at most one per camera
+    # at start, one on a GPU.
+    lanes: int = Field(default=0, ge=0, le=16)
     # A read that fits no mainland plate layout becomes the most probable one that does
     # (alprd.model.plate_format); false keeps the raw greedy read.
     plate_format: bool = True
@@ -165,6 +169,9 @@ class InferenceConfig(_Model):
     # Distant plates in frames over 1200 px: full-resolution tiles of each camera's frame looked at
     # in turn, this many per frame, and plates found there followed (alprd.cascade.zoom); 0 = off.
     zoom_tiles_per_frame: int = Field(default=ZOOM_TILES_PER_FRAME, ge=0, le=64)
+    # The tiles that changed most since their last look go first (a car driving in is looked at
+    # at once); false = plain turn.
+    zoom_by_change: bool = True
 
     @field_validator("provinces")
     @classmethod

@@ -67,6 +67,8 @@ def session_options(threads: int = 0, spin: bool = False):
 class OnnxBackend:
     name = "onnxruntime"
     device = "cpu"
+    # one for all backends of the process: lanes (alprd.infer.lanes) must not export the same file at once
+    _lock = threading.Lock()
 
     def __init__(self, dsnet, rsnet, det_size: int = 512, threads: int = 0, spin: bool = False):
         import onnxruntime  # noqa: F401  (fail here, not at the first frame)
@@ -77,7 +79,6 @@ class OnnxBackend:
         self.spin = spin
         self.dir = cache_dir() / weights_key(dsnet, rsnet, det_size)
         self._sessions: dict[tuple, object] = {}
-        self._lock = threading.Lock()
         # the serving graphs now, so a broken export fails at start-up, not at the first frame
         self._session("dsnet", "u8")
         self._session("rsnet", "u8")

@@ -14,8 +14,13 @@ So the look is spread over time, as a camera gives it time:
 - **tiles**: the frame is covered by overlapping full-resolution tiles (576×288, overlapping
   ≥ 96 px across and ≥ 48 px down, so a plate up to ~96 px wide lies whole in one); each call
   looks at the next
-  ``tiles_per_frame`` of them per stream, in turn (a 1080p camera: 20 tiles, each looked at every
-  2 s at 10 fps). Frames given without a stream (Recognizer.recognize(frames) with no
+  ``tiles_per_frame`` of them per stream (a 1080p camera: 20 tiles, each looked at every 2 s at
+  10 fps). Which ones: the tiles that changed most since their own last look come first (a car
+  that drives in is looked at in its first frame, not when its tile's turn comes), then the ones
+  looked at longest ago; a tile left out for DUE_CYCLES turns is looked at first, so a busy tile
+  (a road, a tree) cannot starve the rest. The change is counted on a grey thumbnail of the frame
+  (1/THUMB of its size each way), pixels that moved by CHANGED_LEVEL grey levels or more; a still
+  scene is looked at in plain turn. Frames given without a stream (Recognizer.recognize(frames) with no
   ``streams``: `alprd recognize`, the evaluation) are stills: every tile is looked at at once.
 - **follow**: a plate found in a tile is looked at again in the next frames of its stream through
   a small window magnified FOLLOW_SCALE× around where it was last found, until it has not been
@@ -47,6 +52,10 @@ FOLLOW_MAX_WIDTH = 0.75       # followed plates are at most this fraction of the
 # A plate at least this wide in the first pass's view is the first pass's to find: a wider find of
 # the second look is a duplicate, or a part of something large (a grille, a sign) read as a plate.
 FIRST_PASS_WIDTH = 32.0
+THUMB = 8                     # frame pixels per thumbnail pixel, each way (change ordering)
+CHANGED_LEVEL = 16            # grey levels a thumbnail pixel must move by to count as changed
+MIN_CHANGED = 4               # changed thumbnail pixels that make a tile "changed" (~32×16 frame px)
+DUE_CYCLES = 3                # a tile is looked at at least once every this many full turns
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class ZoomPolicy:
     follow_scale: float = 2.0
     follow_frames: int = 10                # frames a followed plate may go unseen
     max_follow: int = 4                    # followed plates per stream
+    by_change: bool = True                 # a stream's changed tiles first (else plain turn)
     min_long_side: int = 1200              # smaller frames get no second look
 
     def __post_init__(self):
@@ -157,6 +167,57 @@ class _Follow:
 class _Stream:
     next_tile: int = 0
     follows: list[_Follow] = field(default_factory=list)
+    # change ordering: per tile its thumbnail patch at its last look (or at the stream's first
+    # frame) and the frames since; reset when the frame size changes
+    shape: tuple[int, int] = (0, 0)
+    refs: list[np.ndarray] = field(default_factory=list)
+    ages: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    looked: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+
+def thumbnail(frame: np.ndarray) -> np.ndarray:
+    """A grey 1/THUMB-size copy of a BGR frame: cheap (a sampling resize, ~0.1 ms for 1080p), and
+    blocky enough that a car's arrival moves many of its pixels while a camera's noise does not."""
+    h, w = frame.shape[:2]
+    small = cv2.resize(frame, (max(1, w // THUMB), max(1, h // THUMB)), interpolation=cv2.INTER_LINEAR)
+    return cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
+
+
+def tile_order(st: _Stream, thumb: np.ndarray, tiles: Sequence[tuple[float, float]], view: tuple[float, float],
+               per_frame: int) -> list[int]:
+    """Tile indices, the one to look at first first: overdue tiles (not looked at for DUE_CYCLES
+    turns), then changed tiles by how much changed since their last look, then never-looked tiles
+    in order, then the rest oldest first. Ages every tile by a frame."""
+    boxes = [(int(x) // THUMB, int(y) // THUMB, int(x + view[0]) // THUMB, int(y + view[1]) // THUMB)
+             for x, y in tiles]
+    if st.shape != thumb.shape or len(st.refs) != len(tiles):
+        st.shape = thumb.shape
+        st.refs = [thumb[y0:y1, x0:x1].copy() for x0, y0, x1, y1 in boxes]
+        st.ages = np.zeros(len(tiles), np.int64)
+        st.looked = np.zeros(len(tiles), bool)
+    st.ages += 1
+    due = DUE_CYCLES * math.ceil(len(tiles) / max(per_frame, 1))
+    keys = []
+    for k, (x0, y0, x1, y1) in enumerate(boxes):
+        moved = int(np.count_nonzero(cv2.absdiff(thumb[y0:y1, x0:x1], st.refs[k]) >= CHANGED_LEVEL))
+        if st.ages[k] >= due:
+            keys.append((0, -int(st.ages[k]), k))
+        elif moved >= MIN_CHANGED:
+            keys.append((1, -moved, k))
+        elif not st.looked[k]:
+            keys.append((2, k, k))
+        else:
+            keys.append((3, -int(st.ages[k]), k))
+    return [k for *_, k in sorted(keys)]
+
+
+def mark_looked(st: _Stream, thumb: np.ndarray, tiles: Sequence[tuple[float, float]], view: tuple[float, float],
+                picked: Sequence[int]) -> None:
+    for k in picked:
+        x, y = tiles[k]
+        st.refs[k] = thumb[int(y) // THUMB:int(y + view[1]) // THUMB, int(x) // THUMB:int(x + view[0]) // THUMB].copy()
+        st.ages[k] = 0
+        st.looked[k] = True
 
 
 @dataclass(frozen=True)
@@ -197,9 +258,15 @@ class SecondLook:
                 y0 = min(max(f.centre[1] - fh / 2, 0.0), max(h - fh, 0.0))
                 jobs.append(_Job(i, (x0, y0), True))
             n = len(tiles) if p.tiles_per_frame == ALL else min(p.tiles_per_frame, len(tiles))
-            for k in range(n):
-                jobs.append(_Job(i, tiles[(st.next_tile + k) % len(tiles)], False))
-            st.next_tile = (st.next_tile + n) % len(tiles)
+            if p.by_change and n < len(tiles):
+                view = (p.tile_view[0] / p.tile_scale, p.tile_view[1] / p.tile_scale)
+                thumb = thumbnail(frame)
+                picked = tile_order(st, thumb, tiles, view, n)[:n]
+                mark_looked(st, thumb, tiles, view, picked)
+            else:
+                picked = [(st.next_tile + k) % len(tiles) for k in range(n)]
+                st.next_tile = (st.next_tile + n) % len(tiles)
+            jobs += [_Job(i, tiles[k], False) for k in picked]
         return jobs
 
     def __call__(self, detect_u8, decode, frames: Sequence[np.ndarray], streams: Sequence[Hashable] | None = None,

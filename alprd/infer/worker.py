@@ -167,8 +167,9 @@ class InferenceEngine:
 # The process body
 
 
-def build_recognizer(inference: InferenceConfig, crops: bool):
-    """The Recognizer as the config asks; user-fixable errors become FatalChildError."""
+def build_recognizer(inference: InferenceConfig, crops: bool, threads: int | None = None):
+    """The Recognizer as the config asks (`threads`: over inference.threads); user-fixable
+    errors become FatalChildError."""
     from alprd.cascade import Recognizer
     from alprd.cascade.zoom import ZoomPolicy
     from alprd.model.province_prior import ProvincePrior
@@ -176,16 +177,27 @@ def build_recognizer(inference: InferenceConfig, crops: bool):
 
     kwargs = dict(weights=inference.weights, device=inference.device,
                   det_threshold=inference.det_threshold, nms_threshold=inference.nms_threshold,
-                  crops=crops, threads=inference.threads, backend=inference.backend,
+                  crops=crops, threads=inference.threads if threads is None else threads, backend=inference.backend,
                   plate_format=inference.plate_format, reread=inference.reread, unsmear=inference.unsmear,
                   junk_recheck=inference.junk_recheck_frames,
                   read_threshold=inference.read_threshold, all_candidates=inference.all_candidates or None,
-                  zoom=ZoomPolicy(tiles_per_frame=inference.zoom_tiles_per_frame),
+                  zoom=ZoomPolicy(tiles_per_frame=inference.zoom_tiles_per_frame, by_change=inference.zoom_by_change),
                   provinces=ProvincePrior(inference.provinces, inference.province_weight) if inference.provinces else None)
     try:
         return Recognizer(**kwargs)
     except (WeightsError, FileNotFoundError, ValueError) as exc:
         raise FatalChildError(f"cannot load the model: {exc}") from None
+
+
+def build_lanes(inference: InferenceConfig, crops: bool, cameras: int):
+    """inference.lanes Recognizers side by side (alprd.infer.lanes; 0 = auto); with more than one
+    each runs its nets on inference.threads threads, or one when that is 0."""
+    from alprd.infer.lanes import Lanes, auto_lanes
+
+    n = inference.lanes or auto_lanes(inference.device, cameras)
+    if n == 1:
+        return build_recognizer(inference, crops)
+    return Lanes([build_recognizer(inference, crops, inference.threads or 1) for _ in range(n)])
 
 
 @dataclass(frozen=True)
@@ -204,7 +216,7 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
     from alprd.stream.ring import RingReader
 
     t0 = time.monotonic()
-    recognizer = build_recognizer(inference, crops)
+    recognizer = build_lanes(inference, crops, len(cameras))
     reader = RingReader()
     # Frames are copied out of their rings by the channel's reader thread the moment their
     # descriptors arrive, not when their batch runs: a decoder keeps writing while a batch is
@@ -215,8 +227,8 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
     loop = _WorkerLoop(channel, InferenceEngine.from_config(recognizer, cameras),
                        Batcher(inference.batch_for(on), inference.max_wait_ms / 1000.0))
     device = f"{getattr(backend, 'name', '?')} on {on}"
-    log.info("inference worker ready on %s in %.1f s (max batch %d, max wait %g ms%s)", device,
-             time.monotonic() - t0, loop.batcher.max_batch, inference.max_wait_ms,
+    log.info("inference worker ready on %s in %.1f s (%d lane(s), max batch %d, max wait %g ms%s)", device,
+             time.monotonic() - t0, len(getattr(recognizer, "lanes", [recognizer])), loop.batcher.max_batch, inference.max_wait_ms,
              "" if recognizer.trained else "; UNTRAINED weights: nothing will be read")
     channel.send(WorkerReady(device, bool(recognizer.trained), loop.batcher.max_batch))
     try:
@@ -224,6 +236,8 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
     finally:
         channel.transform = None
         reader.close()
+        if hasattr(recognizer, "close"):
+            recognizer.close()
 
 
 class _WorkerLoop:

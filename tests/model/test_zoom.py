@@ -97,3 +97,53 @@ def test_a_second_look_find_over_a_first_pass_plate_does_not_replace_it():
     far = np.array([[[600, 300], [640, 300], [640, 312], [600, 312]]], np.float32)
     assert apart(np.concatenate([part, far]), first).tolist() == [False, True]
     assert apart(far, np.zeros((0, 4, 2), np.float32)).tolist() == [True]
+
+
+def _looked_tiles(look: SecondLook, frames, stream="cam"):
+    """Runs the look on each frame of a stream with a DSNet that finds nothing → per frame the
+    indices of the tiles it was given (known by their pixels: each tile is filled with its index)."""
+    out = []
+    for frame in frames:
+        got = []
+        look(lambda b: got.extend(int(v) for v in b[:, 5, 5, 1]) or np.zeros((len(b), 12, 1, 1), np.float32),
+             lambda maps: [(np.zeros((0, 4, 2)), np.zeros(0))] * len(maps), [frame], [stream])
+        out.append(got)
+    return out
+
+
+def _scene(tiles, policy, lit=()):
+    """A 1080p frame whose tiles' top-left 16×16 px hold the tile's index (in the green channel),
+    and a 96×48 white patch (a car) in each tile of `lit`, away from the others' markers."""
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    for k, (x, y) in enumerate(tiles):
+        frame[int(y):int(y) + 16, int(x):int(x) + 16, 1] = k
+    for k in lit:
+        x, y = tiles[k]
+        frame[int(y) + 120:int(y) + 168, int(x) + 240:int(x) + 336] = 255
+    return frame
+
+
+def test_a_tile_where_something_moves_is_looked_at_in_that_frame_not_when_its_turn_comes():
+    p = ZoomPolicy(tiles_per_frame=1)
+    tiles = tile_origins(1920, 1080, p)
+    still = _scene(tiles, p)
+    car = _scene(tiles, p, lit=[15])
+    by_change = _looked_tiles(SecondLook(p), [still, still, car, car])
+    in_turn = _looked_tiles(SecondLook(ZoomPolicy(tiles_per_frame=1, by_change=False)), [still, still, car, car])
+    assert by_change[:2] == in_turn[:2] == [[0], [1]]    # a still scene: plain turn
+    assert by_change[2] == [15] and in_turn[2] == [2]    # the car's tile at once
+    assert by_change[3] == [2]                            # then the turn goes on where it was
+
+
+def test_a_tile_that_changes_all_the_time_does_not_starve_the_others():
+    from alprd.cascade.zoom import DUE_CYCLES
+
+    p = ZoomPolicy(tiles_per_frame=1)
+    tiles = tile_origins(1920, 1080, p)
+    flicker = [_scene(tiles, p, lit=[7] if n % 2 else []) for n in range(DUE_CYCLES * len(tiles) + len(tiles))]
+    looked = [k for ks in _looked_tiles(SecondLook(p), flicker) for k in ks]
+    assert looked.count(7) > len(looked) // 3            # the busy tile gets most looks...
+    assert set(looked) == set(range(len(tiles)))          # ...but every tile gets its look
+    gaps = [b - a for k in range(len(tiles)) for a, b in zip(
+        [i for i, v in enumerate(looked) if v == k], [i for i, v in enumerate(looked) if v == k][1:])]
+    assert max(gaps) <= (DUE_CYCLES + 1) * len(tiles)   # overdue tiles queue one a frame
