@@ -158,12 +158,12 @@ def _name(pid: int, root: bool) -> str:
 
 
 def write_config(path: Path, video: Path, n: int, *, state: Path, weights: str | None, fps: float,
-                 backend: str, max_batch: int | None, threads: int) -> Path:
-    """The daemon's config; max_batch None leaves the daemon's default (auto)."""
+                 backend: str, max_batch: int | None, threads: int, lanes: int = 0) -> Path:
+    """The daemon's config; max_batch None leaves the daemon's default (auto), lanes 0 too."""
     return harness.write_config(path, harness.config(
         [{"id": f"cam{i}", "url": str(video), "fps": fps} for i in range(n)], state_dir=state, weights=weights,
         defaults={"ring_slots": 8},
-        inference={"backend": backend, "max_wait_ms": 20, "threads": threads,
+        inference={"backend": backend, "max_wait_ms": 20, "threads": threads, "lanes": lanes,
                    **({"max_batch": max_batch} if max_batch is not None else {})},
         tracking={"max_unseen_s": MAX_UNSEEN_S, "min_hits": 2, "preview_confidence": 0.8},
         sinks={"stdout": {"enabled": True, "as_json": True}, "jsonl": {"enabled": False}},
@@ -310,7 +310,7 @@ def weights_and_plates(weights: str | None, plates: str, tmp: Path) -> tuple[str
 
 def bench(cameras: list[int], seconds: float, size: tuple[int, int], modes: list[str], paced_fps: float,
           weights: str | None, backend: str, max_batch: int | None, threads: int, workdir: Path | None = None,
-          plates: str = "auto") -> dict:
+          plates: str = "auto", lanes: list[int] = (0,)) -> dict:
     from benchmarks.model import load_average, machine
     from benchmarks.scenes import crossing_video
 
@@ -326,13 +326,13 @@ def bench(cameras: list[int], seconds: float, size: tuple[int, int], modes: list
     load_before = load_average()
     for n in cameras:
         dec = decode_only(video, n)
-        for mode in modes:
+        for mode, k in [(m, k) for k in lanes for m in modes]:
             paced = mode == "paced"
-            state = tmp / f"{mode}-{n}"
+            state = tmp / f"{mode}-{n}-lanes{k}"
             state.mkdir(exist_ok=True)
             cam_fps = paced_fps if paced else fps
             cfg = write_config(state / "alprd.yaml", video, n, state=state, weights=wpath, fps=cam_fps,
-                               backend=backend, max_batch=max_batch, threads=threads)
+                               backend=backend, max_batch=max_batch, threads=threads, lanes=k)
             timeout = max(120.0, seconds * 20 * n)
             r = run_daemon(cfg, state, paced, timeout=timeout)
             error = run_error(r, timeout)
@@ -342,7 +342,7 @@ def bench(cameras: list[int], seconds: float, size: tuple[int, int], modes: list
             # duration is the clock (frames come at the camera's rate; start-up and drain excluded)
             processed_fps = s.get("processed_fps", 0.0) if not paced else round(fr.get("processed", 0) / seconds, 2)
             row = {
-                "cameras": n, "mode": mode, "camera_fps": cam_fps, "exit_code": r["exit_code"], "error": error,
+                "cameras": n, "mode": mode, "lanes": k, "camera_fps": cam_fps, "exit_code": r["exit_code"], "error": error,
                 "frames": fr, "processed_fps": processed_fps,
                 "processed_fps_per_camera": round(processed_fps / n, 2),
                 "decode_only_fps": dec["fps"],
@@ -405,7 +405,7 @@ def print_table(result: dict) -> None:
     plates = (f"rendered blue plates ({len(set(pl['texts']))} texts, ~{pl['width_px']} px wide)" if pl["style"] == "rendered"
               else f"drawn light plates (~{pl['width_px']} px wide)")
     note = f"; {pl['note']}" if pl.get("note") else ""
-    t = Table("status", "cams", "mode", "fps/cam asked", "processed fps", "per cam", "decode-only fps", "ratio", "dropped",
+    t = Table("status", "cams", "mode", "lanes", "fps/cam asked", "processed fps", "per cam", "decode-only fps", "ratio", "dropped",
               "batch", "events p/f", "read right", "preview lat. med/p90 ms", "final lat. − wait, med ms",
               "peak RSS MB (main/worker/decoders)",
               title=escape(f"alprd pipeline benchmark: {st['size']} H.264 {st['fps']} fps, {st['seconds']} s per camera, "
@@ -422,7 +422,7 @@ def print_table(result: dict) -> None:
         ev = r["events"] or {}
         rd = r.get("read")
         status = "[bold red]ERROR[/] (below)" if r.get("error") else "ok"
-        t.add_row(status, str(r["cameras"]), r["mode"], f"{r['camera_fps']:g}", f"{r['processed_fps']:.1f}",
+        t.add_row(status, str(r["cameras"]), r["mode"], str(r.get("lanes", 0) or "auto"), f"{r['camera_fps']:g}", f"{r['processed_fps']:.1f}",
                   f"{r['processed_fps_per_camera']:.1f}", f"{r['decode_only_fps']:.1f}",
                   f"{r['ratio_to_decode_only']:.2f}" if r["mode"] == "flat" else f"{r['processed_of_sampled']:.2f} of sampled",
                   str(r["dropped"]), f"{r['mean_batch'] or 0:.1f}",
@@ -449,6 +449,7 @@ def main(argv=None) -> int:
     ap.add_argument("--plates", choices=("auto", "rendered", "drawn"), default="auto",
                     help="plate style; auto: rendered for trained weights, drawn for the built ones")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--lanes", default="0", help="inference.lanes, comma-separated: a row each (0 = auto)")
     ap.add_argument("--workdir", type=Path, default=None, help="keep the video, configs and logs here")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -456,7 +457,8 @@ def main(argv=None) -> int:
     try:
         result = bench([int(c) for c in args.cameras.split(",")], args.seconds, size,
                        [m for m in args.modes.split(",") if m], args.paced_fps, args.weights, args.backend,
-                       args.max_batch, args.threads, args.workdir, args.plates)
+                       args.max_batch, args.threads, args.workdir, args.plates,
+                       [int(k) for k in args.lanes.split(",") if k])
     except RuntimeError as exc:
         print(f"pipeline benchmark: {exc}", file=sys.stderr)
         return 2
