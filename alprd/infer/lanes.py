@@ -61,6 +61,11 @@ class Lanes:
             lane = self._lane_of[stream] = counts.index(min(counts))
         return lane
 
+    def keep(self, streams) -> None:
+        """Forget the lanes of cameras no longer configured (a reload removed them), so new ones
+        go where the load now is."""
+        self._lane_of = {k: v for k, v in self._lane_of.items() if k in set(streams)}
+
     def recognize(self, frames: Sequence, streams: Sequence | None = None) -> list:
         if len(self.lanes) == 1:
             return self.lanes[0].recognize(frames, streams)

@@ -277,6 +277,9 @@ class _WorkerLoop:
 
     def on_cameras(self, msg: Cameras) -> None:  # a reload changed the camera list
         self.engine.geometry = {c.id: CameraGeometry.from_config(c) for c in msg.cameras}
+        keep = getattr(self.engine.recognizer, "keep", None)   # lanes (alprd.infer.lanes)
+        if keep is not None:
+            keep([c.id for c in msg.cameras])
 
     def on_stop(self, msg: Stop) -> None:
         self.stopping = True

@@ -50,6 +50,9 @@ def test_a_batch_comes_back_in_order_and_each_camera_stays_in_one_lane():
         assert [name for name, _ in again] == [lane["c4"], lane["c3"], lane["c2"]]
         assert len(a.threads | b.threads) == 2                           # the lanes ran on two threads
         assert lanes.trained is True                                     # the rest is the first lane's
+        lanes.keep(["c1", "c2", "c3"])                                   # a reload removed c4
+        lanes.recognize(_frames(1), ["c5"])
+        assert lanes.lane_of("c5") == {"a": 0, "b": 1}[lane["c4"]]       # the lane c4 left has room
     finally:
         lanes.close()
 
