@@ -17,10 +17,12 @@ So the look is spread over time, as a camera gives it time:
   ``tiles_per_frame`` of them per stream (a 1080p camera: 20 tiles, each looked at every 2 s at
   10 fps). Which ones: the tiles that changed most since their own last look come first (a car
   that drives in is looked at in its first frame, not when its tile's turn comes), then the ones
-  looked at longest ago; a tile left out for DUE_CYCLES turns is looked at first, so a busy tile
-  (a road, a tree) cannot starve the rest. The change is counted on a grey thumbnail of the frame
-  (1/THUMB of its size each way), pixels that moved by CHANGED_LEVEL grey levels or more; a still
-  scene is looked at in plain turn. Frames given without a stream (Recognizer.recognize(frames) with no
+  never looked at; a tile unchanged since its last look is looked at again only once DUE_CYCLES
+  turns have passed (the same pixels would give the same boxes), and such an overdue tile goes
+  first, so a busy tile (a road, a tree) cannot starve the rest. The change is counted on a grey
+  thumbnail of the frame (1/THUMB of its size each way), pixels that moved by CHANGED_LEVEL grey
+  levels or more. A still scene costs a tile a frame for its first turn, then a third of that.
+  Frames given without a stream (Recognizer.recognize(frames) with no
   ``streams``: `alprd recognize`, the evaluation) are stills: every tile is looked at at once.
 - **follow**: a plate found in a tile is looked at again in the next frames of its stream through
   a small window magnified FOLLOW_SCALE× around where it was last found, until it has not been
@@ -185,9 +187,10 @@ def thumbnail(frame: np.ndarray) -> np.ndarray:
 
 def tile_order(st: _Stream, thumb: np.ndarray, tiles: Sequence[tuple[float, float]], view: tuple[float, float],
                per_frame: int) -> list[int]:
-    """Tile indices, the one to look at first first: overdue tiles (not looked at for DUE_CYCLES
-    turns), then changed tiles by how much changed since their last look, then never-looked tiles
-    in order, then the rest oldest first. Ages every tile by a frame."""
+    """Tile indices worth a look, the one to look at first first: overdue tiles (not looked at for
+    DUE_CYCLES turns), then changed tiles by how much changed since their last look, then
+    never-looked tiles in order. A tile unchanged since its last look is left out until it is
+    overdue: DSNet would see what it saw then. Ages every tile by a frame."""
     boxes = [(int(x) // THUMB, int(y) // THUMB, int(x + view[0]) // THUMB, int(y + view[1]) // THUMB)
              for x, y in tiles]
     if st.shape != thumb.shape or len(st.refs) != len(tiles):
@@ -206,8 +209,6 @@ def tile_order(st: _Stream, thumb: np.ndarray, tiles: Sequence[tuple[float, floa
             keys.append((1, -moved, k))
         elif not st.looked[k]:
             keys.append((2, k, k))
-        else:
-            keys.append((3, -int(st.ages[k]), k))
     return [k for *_, k in sorted(keys)]
 
 

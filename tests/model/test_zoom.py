@@ -147,3 +147,15 @@ def test_a_tile_that_changes_all_the_time_does_not_starve_the_others():
     gaps = [b - a for k in range(len(tiles)) for a, b in zip(
         [i for i, v in enumerate(looked) if v == k], [i for i, v in enumerate(looked) if v == k][1:])]
     assert max(gaps) <= (DUE_CYCLES + 1) * len(tiles)   # overdue tiles queue one a frame
+
+
+def test_a_still_scene_is_looked_at_once_then_only_when_its_tiles_are_overdue():
+    from alprd.cascade.zoom import DUE_CYCLES
+
+    p = ZoomPolicy(tiles_per_frame=1)
+    tiles = tile_origins(1920, 1080, p)
+    n = len(tiles)
+    looked = _looked_tiles(SecondLook(p), [_scene(tiles, p)] * (DUE_CYCLES * n + n))
+    assert looked[:n] == [[k] for k in range(n)]                  # the first turn: every tile
+    assert not any(looked[n:DUE_CYCLES * n])                       # unchanged: nothing to look at
+    assert looked[DUE_CYCLES * n:] == [[k] for k in range(n)]     # then each tile again, overdue
