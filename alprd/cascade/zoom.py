@@ -191,8 +191,7 @@ def tile_order(st: _Stream, thumb: np.ndarray, tiles: Sequence[tuple[float, floa
     DUE_CYCLES turns), then changed tiles by how much changed since their last look, then
     never-looked tiles in order. A tile unchanged since its last look is left out until it is
     overdue: DSNet would see what it saw then. Ages every tile by a frame."""
-    boxes = [(int(x) // THUMB, int(y) // THUMB, int(x + view[0]) // THUMB, int(y + view[1]) // THUMB)
-             for x, y in tiles]
+    boxes = [_thumb_box(t, view) for t in tiles]
     if st.shape != thumb.shape or len(st.refs) != len(tiles):
         st.shape = thumb.shape
         st.refs = [thumb[y0:y1, x0:x1].copy() for x0, y0, x1, y1 in boxes]
@@ -214,11 +213,18 @@ def tile_order(st: _Stream, thumb: np.ndarray, tiles: Sequence[tuple[float, floa
 
 def mark_looked(st: _Stream, thumb: np.ndarray, tiles: Sequence[tuple[float, float]], view: tuple[float, float],
                 picked: Sequence[int]) -> None:
+    """The picked tiles are looked at now: their change counts from this frame."""
     for k in picked:
-        x, y = tiles[k]
-        st.refs[k] = thumb[int(y) // THUMB:int(y + view[1]) // THUMB, int(x) // THUMB:int(x + view[0]) // THUMB].copy()
+        x0, y0, x1, y1 = _thumb_box(tiles[k], view)
+        st.refs[k] = thumb[y0:y1, x0:x1].copy()
         st.ages[k] = 0
         st.looked[k] = True
+
+
+def _thumb_box(origin: tuple[float, float], view: tuple[float, float]) -> tuple[int, int, int, int]:
+    """A tile's (x0, y0, x1, y1) in thumbnail pixels."""
+    x, y = origin
+    return int(x) // THUMB, int(y) // THUMB, int(x + view[0]) // THUMB, int(y + view[1]) // THUMB
 
 
 @dataclass(frozen=True)
