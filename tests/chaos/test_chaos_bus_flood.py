@@ -34,7 +34,8 @@ def _rss_mb(pid: int) -> float:
 
 
 def test_a_subscription_flood_neither_grows_the_daemon_nor_stalls_subscribers(tmp_path, chaos_weights):
-    video = make_burst_video(tmp_path / "cam.mp4", burst_schedule(PLATES, first_s=1.0, gap_s=3.0))
+    # gaps longer than tracking.max_unseen_s (1.5) on the stream's clock: one track per burst
+    video = make_burst_video(tmp_path / "cam.mp4", burst_schedule(PLATES, first_s=1.0, gap_s=2.5))
     port = free_port()
     state = tmp_path / "state"
     db = tmp_path / "events.db"

@@ -29,7 +29,9 @@ SECRET = "chaos-hook-secret"
 def _config(tmp_path: Path, weights: Path, bursts: int, *, hook_url: str, mqtt_port: int | None = None):
     cams = []
     for cam, offset in (("north", 0.5), ("south", 2.2)):
-        video = make_burst_video(tmp_path / f"{cam}.mp4", burst_schedule(bursts, first_s=offset, gap_s=3.5))
+        # gaps of 2.5 s on the stream's clock: longer than tracking.max_unseen_s (1.5), so each burst
+        # is its own vehicle whatever the machine's load (the tracker splits on stream time)
+        video = make_burst_video(tmp_path / f"{cam}.mp4", burst_schedule(bursts, first_s=offset, gap_s=2.5))
         cams.append({"id": cam, "url": str(video)})
     port = free_port()
     state = tmp_path / "state"

@@ -5,6 +5,7 @@ Needs the shipped trained weights (they read the rendered plates); skipped witho
 """
 from __future__ import annotations
 
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -120,7 +121,23 @@ def rows(db: Path, table: str) -> list[dict]:
         eng.dispose()
 
 
-def prepare_lists(db: Path) -> None:
+@pytest.fixture(scope="module")
+def lists_db(tmp_path_factory) -> Path:
+    """A database holding the lists both tests start from, made once (five `alprd plates` runs);
+    each test works on its own copy (prepare_lists)."""
+    db = tmp_path_factory.mktemp("parking-lists") / "alprd.db"
+    _make_lists(db)
+    return db
+
+
+def prepare_lists(db: Path, template: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):  # the whole SQLite database, whatever its journal mode
+        src = template.with_name(template.name + suffix)
+        if src.exists():
+            shutil.copyfile(src, db.with_name(db.name + suffix))
+
+
+def _make_lists(db: Path) -> None:
     url = f"sqlite:///{db}"
     for args in (("create", "residents", "--kind", "allow", "--camera", "gate_in"),
                  # 皖A12345 read as entered: one character the reader confuses (1/T, measured on dev)
@@ -133,9 +150,9 @@ def prepare_lists(db: Path) -> None:
         assert res.returncode == 0, res.stderr
 
 
-def test_one_visit_per_car_with_its_dwell_and_list_matches_on_every_sink(tmp_path, rendered):
+def test_one_visit_per_car_with_its_dwell_and_list_matches_on_every_sink(tmp_path, rendered, lists_db):
     db, state, port = tmp_path / "alprd.db", tmp_path / "state", free_port()
-    prepare_lists(db)
+    prepare_lists(db, lists_db)
     cfg = config(tmp_path / "alprd.yaml", [
         cam("gate_in", timed_video(tmp_path / "in.mp4", 1.0, rendered), "entry"),
         cam("gate_out", timed_video(tmp_path / "out.mp4", 1.0 + EXIT_AFTER_S, rendered), "exit"),
@@ -178,12 +195,12 @@ def test_one_visit_per_car_with_its_dwell_and_list_matches_on_every_sink(tmp_pat
     assert res.returncode == 0 and res.stdout == "", res.stderr
 
 
-def test_database_down_and_a_kill_between_entry_and_exit_lose_nothing(tmp_path, rendered):
+def test_database_down_and_a_kill_between_entry_and_exit_lose_nothing(tmp_path, rendered, lists_db):
     """The entry daemon runs with the database locked and is killed (-9) once the visits opened;
     a daemon restarted for the exit camera, database still down at its start, knows the cars
     inside from its spool and closes each visit once; SQL ends with every row exactly once."""
     db, state, port = tmp_path / "alprd.db", tmp_path / "state", free_port()
-    prepare_lists(db)
+    prepare_lists(db, lists_db)
     entry = cam("gate_in", timed_video(tmp_path / "in.mp4", 1.0, rendered), "entry")
     exit_ = cam("gate_out", timed_video(tmp_path / "out.mp4", 1.0 + EXIT_AFTER_S, rendered), "exit")
     lock = sqlite3.connect(str(db), isolation_level=None, timeout=1)
