@@ -102,6 +102,9 @@ class BusSink:
         self._ctx = context or zmq.Context.instance()
         self._q: queue.Queue = queue.Queue(maxsize=queue_size)
         self._wake_r, self._wake_w = os.pipe()  # publish() wakes the socket thread's poll
+        # held while the write end is written or closed: a publish() racing close() must not write
+        # to the fd number after it was closed (the process may already have reused it elsewhere)
+        self._wake_lock = threading.Lock()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._ready = threading.Event()
@@ -130,13 +133,13 @@ class BusSink:
         self._wake()
 
     def _wake(self) -> None:
-        fd = self._wake_w
-        if fd is None:
-            return
-        try:
-            os.write(fd, b"\0")
-        except (BlockingIOError, OSError):  # full: a wake-up is already pending (or closed)
-            pass
+        with self._wake_lock:
+            if self._wake_w is None:
+                return
+            try:
+                os.write(self._wake_w, b"\0")
+            except (BlockingIOError, OSError):  # full: a wake-up is already pending
+                pass
 
     def metrics(self) -> dict:
         """Figures for the fan-out's status (stats.json, Prometheus)."""
@@ -178,7 +181,8 @@ class BusSink:
             self._close_wake()
 
     def _close_wake(self) -> None:
-        fds, self._wake_r, self._wake_w = (self._wake_r, self._wake_w), None, None
+        with self._wake_lock:
+            fds, self._wake_r, self._wake_w = (self._wake_r, self._wake_w), None, None
         for fd in fds:
             if fd is not None:
                 os.close(fd)

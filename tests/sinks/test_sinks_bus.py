@@ -256,3 +256,36 @@ def test_fleet_proxy_merges_several_daemons_buses(bus):
     sub.close(0)
     ctx.term()
     t.join(5)
+
+
+def test_a_publish_racing_close_never_writes_to_a_closed_wake_pipe(bus, monkeypatch):
+    """publish() from the event path while another thread closes the sink: its wake-up byte must
+    go to the sink's own pipe, never to a closed fd number that the process may have reused."""
+    import os
+    import threading
+
+    sink = bus()
+    pipe = os.fstat(sink._wake_w).st_ino
+    in_write, closed, seen = threading.Event(), threading.Event(), []
+    real_write = os.write
+
+    def slow_write(fd, data):
+        if threading.current_thread().name == "publisher":   # stalls between choosing the fd and writing
+            in_write.set()
+            closed.wait(1.0)
+            try:
+                seen.append(os.fstat(fd).st_ino == pipe)
+            except OSError:
+                seen.append(False)
+        return real_write(fd, data)
+
+    monkeypatch.setattr("alprd.sinks.bus.os.write", slow_write)
+    publisher = threading.Thread(target=sink.publish, args=(make_event("皖A12345"),), name="publisher")
+    publisher.start()
+    assert in_write.wait(10)
+    closer = threading.Thread(target=lambda: (sink.close(linger_s=0), closed.set()))
+    closer.start()
+    publisher.join(10)
+    closer.join(10)
+    assert not publisher.is_alive() and not closer.is_alive()
+    assert seen == [True]
