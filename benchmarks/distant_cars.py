@@ -184,7 +184,8 @@ def run_offline(root: Path, cars: int, cameras: int, fps: float, workdir: Path, 
     rec = build_recognizer(inf, crops=False)
     cams = [f"cam{i}" for i in range(cameras)]
     router = TrackRouter(cams, TrackingConfig(max_unseen_s=MAX_UNSEEN_S, min_hits=2, preview_confidence=0.8))
-    events, next_t, seq, t0 = [], 0.0, 0, 1_700_000_000.0
+    events, next_t, seq, t0, tiles = [], 0.0, 0, 1_700_000_000.0, 0
+    seen = CarReads(passes)
     with av.open(str(video)) as c:
         st = c.streams.video[0]
         for frame in c.decode(st):
@@ -193,9 +194,12 @@ def run_offline(root: Path, cars: int, cameras: int, fps: float, workdir: Path, 
                 continue
             next_t += 1.0 / fps
             img = frame.to_ndarray(format="bgr24")
+            tiles_before = getattr(rec.look, "tiles", 0)
             reads = rec.recognize([img] * cameras, streams=cams)
+            tiles += getattr(rec.look, "tiles", 0) - tiles_before
             for cam, r in zip(cams, reads):
                 events += router.update(FrameResult(cam, seq, t0 + t, img.shape[1], img.shape[0], tuple(r)))
+            seen.note(t, [r.text for r in reads[0]])
             seq += 1
     events += router.flush()
     evs = [{"kind": e.kind, "camera_id": e.camera_id, "plate": e.plate} for e in events]
@@ -203,7 +207,31 @@ def run_offline(root: Path, cars: int, cameras: int, fps: float, workdir: Path, 
                       "plate_width_px": list(WIDTHS)}, "mode": "offline", "cameras": cameras, "camera_fps": fps,
             "zoom_tiles_per_frame": zoom_tiles, "inference": overrides, "error": None, "frames": {"processed": seq * cameras},
             "score": score(evs, passes, cams), "texts": [p["text"] for p in passes],
+            "reads": seen.summary(), "tile_looks_per_frame": round(tiles / max(1, seq * cameras), 3),
             "load_average_before": None, "load_average_after": None}
+
+
+class CarReads:
+    """Per car, in the first camera's frames: when it was first read right (seconds after it
+    appeared) and in how many sampled frames: how soon and how often the cascade reads it."""
+
+    def __init__(self, passes: list[dict]) -> None:
+        self.passes = passes
+        self.first: dict[str, float] = {}
+        self.count = Counter()
+
+    def note(self, t: float, texts: list[str]) -> None:
+        for p in self.passes:
+            if p["enter"] <= t < p["leave"] and p["text"] in texts:
+                self.first.setdefault(p["text"], round(t - p["enter"], 2))
+                self.count[p["text"]] += 1
+
+    def summary(self) -> dict:
+        firsts = list(self.first.values())
+        return {"cars_read": len(self.first), "right_reads": sum(self.count.values()),
+                "mean_first_right_read_s": round(sum(firsts) / len(firsts), 2) if firsts else None,
+                "per_car": {p["text"]: {"first_right_read_s": self.first.get(p["text"]),
+                                        "right_reads": self.count[p["text"]]} for p in self.passes}}
 
 
 def main(argv=None) -> int:
@@ -249,6 +277,11 @@ def main(argv=None) -> int:
         for cam, v in res["score"]["per_camera"].items():
             print(f"  {cam}: {v['right']}/{v['cars']} right, {v['extra']} extra {v['extra_plates']}, "
                   f"missed {v['missed']}")
+        if "reads" in res:
+            r = res["reads"]
+            print(f"  frames of cam0: {r['cars_read']} cars read right at least once, {r['right_reads']} right reads, "
+                  f"first right read {r['mean_first_right_read_s']} s after a car appeared (mean); "
+                  f"{res['tile_looks_per_frame']} tile looks a frame")
     if res["error"]:
         print(f"error: {res['error']}\n{res['stderr_tail']}", file=sys.stderr)
         return 1

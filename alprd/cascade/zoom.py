@@ -243,6 +243,7 @@ class SecondLook:
         self._streams: dict[Hashable, _Stream] = {}
         self._bufs: dict[tuple[int, int], np.ndarray] = {}
         self.looks = 0                 # windows and tiles looked at since creation
+        self.tiles = 0                 # of them tiles
 
     def reset(self) -> None:
         self._streams.clear()
@@ -299,6 +300,7 @@ class SecondLook:
             for k, j in enumerate(part):
                 cut(frames[j.frame], j.origin, scale, view, batch[k])
             self.looks += len(part)
+            self.tiles += 0 if follow else len(part)
             for j, (c, s) in zip(part, decode(detect_u8(batch))):
                 keep = inside(c, view, frames[j.frame].shape, j.origin, scale)
                 if first_scales is not None:

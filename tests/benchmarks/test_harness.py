@@ -32,3 +32,18 @@ def test_a_daemon_is_ready_when_its_own_stats_say_running_and_stops_on_sigterm(t
         d.signal(signal.SIGTERM)
         assert d.wait(120) == 0, d.stderr[-3000:]
     assert d.stats()["final"] is True
+
+
+def test_distant_cars_counts_when_and_how_often_each_car_is_read_right():
+    from benchmarks.distant_cars import CarReads
+
+    seen = CarReads([{"enter": 1.0, "leave": 4.0, "text": "皖A11111"}, {"enter": 5.0, "leave": 8.0, "text": "皖B22222"}])
+    seen.note(0.5, ["皖A11111"])                 # before the car appeared: not its read
+    seen.note(1.5, ["皖A1111"])                  # misread
+    seen.note(2.0, ["皖A11111", "junk"])
+    seen.note(2.5, ["皖A11111"])
+    seen.note(4.5, ["皖A11111"])                 # it has left
+    s = seen.summary()
+    assert s["cars_read"] == 1 and s["right_reads"] == 2 and s["mean_first_right_read_s"] == 1.0
+    assert s["per_car"] == {"皖A11111": {"first_right_read_s": 1.0, "right_reads": 2},
+                            "皖B22222": {"first_right_read_s": None, "right_reads": 0}}
