@@ -194,9 +194,9 @@ def run_offline(root: Path, cars: int, cameras: int, fps: float, workdir: Path, 
                 continue
             next_t += 1.0 / fps
             img = frame.to_ndarray(format="bgr24")
-            tiles_before = getattr(rec.look, "tiles", 0)
+            tiles_before = rec.look.tiles
             reads = rec.recognize([img] * cameras, streams=cams)
-            tiles += getattr(rec.look, "tiles", 0) - tiles_before
+            tiles += rec.look.tiles - tiles_before
             for cam, r in zip(cams, reads):
                 events += router.update(FrameResult(cam, seq, t0 + t, img.shape[1], img.shape[0], tuple(r)))
             seen.note(t, [r.text for r in reads[0]])

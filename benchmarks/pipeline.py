@@ -41,6 +41,8 @@ find the drawn plates, so tracks, previews and finals happen as with a trained m
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import argparse
 import json
 import multiprocessing as mp
@@ -310,7 +312,7 @@ def weights_and_plates(weights: str | None, plates: str, tmp: Path) -> tuple[str
 
 def bench(cameras: list[int], seconds: float, size: tuple[int, int], modes: list[str], paced_fps: float,
           weights: str | None, backend: str, max_batch: int | None, threads: int, workdir: Path | None = None,
-          plates: str = "auto", lanes: list[int] = (0,)) -> dict:
+          plates: str = "auto", lanes: Sequence[int] = (0,)) -> dict:
     from benchmarks.model import load_average, machine
     from benchmarks.scenes import crossing_video
 

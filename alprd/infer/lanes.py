@@ -64,7 +64,8 @@ class Lanes:
     def keep(self, streams) -> None:
         """Forget the lanes of cameras no longer configured (a reload removed them), so new ones
         go where the load now is."""
-        self._lane_of = {k: v for k, v in self._lane_of.items() if k in set(streams)}
+        keep = set(streams)
+        self._lane_of = {k: v for k, v in self._lane_of.items() if k in keep}
 
     def recognize(self, frames: Sequence, streams: Sequence | None = None) -> list:
         if len(self.lanes) == 1:
