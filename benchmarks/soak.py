@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from pathlib import Path
 from benchmarks import harness
 from benchmarks.procfs import descendants, status
 from alprd.stream.ring import segment_fields
+from benchmarks.ports import free_port
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 METRICS = ("rss_mb", "fds", "threads")
@@ -216,12 +216,6 @@ def print_table(result: dict) -> None:
 # the run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class _BusCounter:
     """A subscriber reading every event of the daemon's bus for the whole run."""
 
@@ -279,7 +273,7 @@ def run(cameras: int, seconds: float, warmup_s: float | None, interval: float, w
         wpath, wdesc = resolve_weights(weights, tmp)
         video, _ = crossing_video(tmp / "street.mp4", size=size, seconds=8.0, fps=10, cross_s=2.5, gap_s=1.5)
         state = tmp / "state"
-        port = _free_port()
+        port = free_port()
         oversized = flooder = None
         extra = []
         if hostile:

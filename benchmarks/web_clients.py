@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import socket
 import statistics
 import sys
 import tempfile
@@ -31,12 +30,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import Daemon, config, write_config
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchmarks.ports import free_port
 
 
 def _clients_body(url: str, n: int, stop, counts) -> None:
@@ -101,7 +95,7 @@ def bench(clients: int, cameras: int, window: float, rounds: int, tmp: Path) -> 
     cams = [{"id": f"cam{i}", "url": str(video), "loop": True, "fps": 25.0} for i in range(cameras)]
     doc = config(cams, state_dir=state, weights=weights,
                  sinks={"sql": {"enabled": True, "url": f"sqlite:///{tmp / 'alprd.db'}"},
-                        "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{_free_port()}"}},
+                        "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{free_port()}"}},
                  web={"enabled": True, "port": 0})
     cfg = write_config(tmp / "alprd.yaml", doc)
     rows = {"without": [], "with": []}

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from benchmarks.ports import free_port
 
 
 def find_mosquitto() -> str | None:
@@ -24,18 +25,12 @@ def find_mosquitto() -> str | None:
         (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Mosquitto:
     def __init__(self, binary: str, *, users: dict[str, str] | None = None,
                  tls: tuple[Path, Path, Path] | None = None) -> None:
         self.binary = binary
         self.root = Path(tempfile.mkdtemp(prefix="alprd-mqtt-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.log = self.root / "mosquitto.log"
         self.proc: subprocess.Popen | None = None
         lines = [f"listener {self.port} 127.0.0.1", "persistence true",

@@ -12,12 +12,12 @@ import functools
 import os
 import select
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from benchmarks.ports import free_port
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 SCRIPT = Path(__file__).with_name("gst_rtsp_serve.py")
@@ -54,12 +54,6 @@ def require_gst_rtsp() -> None:
     why = gst_rtsp_missing()
     if why:
         pytest.skip(why)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RtspServer:

@@ -37,14 +37,9 @@ sys.path.insert(0, str(HERE.parent / "daemon"))
 from helpers_daemon import DaemonProcess, children_named, env, events, run_alprd  # noqa: E402,F401
 
 from benchmarks import harness  # noqa: E402
+from benchmarks.ports import free_port  # noqa: E402,F401  (the chaos tests import it from here)
 
 RIGGED_TEXT = "A"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def chaos_config(path: Path, cameras: list[dict], *, state_dir: Path, weights: Path, bus_port: int,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 from helpers_daemon import alprd_cmd, env, run_alprd  # noqa: E402
 from waiting import wait_for_text  # noqa: E402
+from benchmarks.ports import free_port
 
 NARROW = {"COLUMNS": "60", "LINES": "20"}
 SAMPLE_PLATE = "粤LQ092V"
@@ -141,16 +141,10 @@ def test_save_vis_draws_the_province_in_chinese_with_the_read_confidence():
     assert (out[80:118, 100:300] != 90).any()  # the label above the plate
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_subscribe_says_when_nothing_listens(tmp_path):
     err_path = tmp_path / "err"
     with open(err_path, "w") as err:
-        proc = subprocess.Popen(alprd_cmd("subscribe", "--endpoint", f"tcp://127.0.0.1:{_free_port()}"),
+        proc = subprocess.Popen(alprd_cmd("subscribe", "--endpoint", f"tcp://127.0.0.1:{free_port()}"),
                                 stdout=subprocess.PIPE, stderr=err, env=env())
     try:
         wait_for_text(err_path, "nothing answers on", proc)

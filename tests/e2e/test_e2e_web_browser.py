@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -15,15 +14,10 @@ import pytest
 import yaml
 
 from benchmarks.harness import Daemon, config, run_alprd, write_config
+from benchmarks.ports import free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web"
 PLATE = "粤LQ092V"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def chrome(profile: Path):
@@ -54,7 +48,7 @@ def test_the_console_shows_the_sample_plate_live_and_finds_it(tmp_path, trained)
     state = tmp_path / "var"
     doc = config([{"id": "sample", "url": "builtin:sample.mp4"}], state_dir=state,
                  sinks={"sql": {"enabled": True, "url": f"sqlite:///{tmp_path / 'alprd.db'}"},
-                        "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{_free_port()}"}},
+                        "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{free_port()}"}},
                  web={"enabled": True, "port": 0},
                  # every frame of the sample read, however loaded the machine (the plate is needed)
                  defaults={"ring_slots": 64}, inference={"max_queue_ms": 0})

@@ -4,7 +4,6 @@ published while it was down, and the subscriber counts exactly that from the seq
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,14 +17,9 @@ from alprd.sinks.bus import BusSink, SequenceGaps
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sinks"))
 from helpers_sinks import make_event  # noqa: E402
+from benchmarks.ports import free_port
 
 DEADLINE_S = 120.0  # a hang guard only: nothing here waits for it when it works
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start_broker(endpoint: str, upstreams: list[str]) -> subprocess.Popen:
@@ -72,7 +66,7 @@ def _until_all_heard(sinks, sub: Subscriber, cameras) -> None:
 def test_broker_relays_three_daemons_and_a_restart_shows_as_a_gap():
     cameras = ["gate1", "gate2", "gate3"]
     sinks = [BusSink(BusSinkConfig(endpoint="tcp://127.0.0.1:*")) for _ in cameras]
-    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    endpoint = f"tcp://127.0.0.1:{free_port()}"
     broker = _start_broker(endpoint, [s.endpoint for s in sinks])
     sub = Subscriber(endpoint)
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 from fractions import Fraction
@@ -27,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "daemon"))
 from helpers_daemon import DaemonProcess, hang_guard, make_rigged_weights, run_alprd, write_config  # noqa: E402
 from pg import pg_server  # noqa: E402,F401  (fixture)
 from waiting import wait_until  # noqa: E402
+from benchmarks.ports import free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -37,12 +37,6 @@ GAP_S = 3.5           # between bursts, on the stream's clock: a track ends when
                       # for tracking.max_unseen_s (1 s), with room for a loaded machine's delays
 LEAD_S = 1.0          # first burst after this much stream time (a lone first frame before it)
 WAIT_S = hang_guard(300)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def burst_video(path: Path) -> Path:
@@ -119,8 +113,8 @@ def site(tmp_path_factory, pg_server):  # noqa: F811
     assert res.returncode == 0, res.stderr
     weights = make_rigged_weights(root / "rigged.pt")
     video = burst_video(root / "bursts.mp4")
-    buses = {h: f"tcp://127.0.0.1:{_free_port()}" for h in HOSTS}
-    bind = f"tcp://127.0.0.1:{_free_port()}"
+    buses = {h: f"tcp://127.0.0.1:{free_port()}" for h in HOSTS}
+    bind = f"tcp://127.0.0.1:{free_port()}"
     brokers = [start_broker(bind, list(buses.values()), root, 0)]
     sub = Subscribe(bind, root)
     daemons: dict[str, DaemonProcess] = {}

@@ -33,15 +33,10 @@ from chaos_helpers import (Blackhole, DaemonProcess, Subscriber, chaos_config, n
                            run_alprd, stats, stop_daemon)
 from helpers_daemon import make_rigged_weights  # noqa: E402
 from pg import pg_server  # noqa: E402,F401  (fixture)
+from benchmarks.ports import free_port  # noqa: E402
 
 ROOT = HERE.parents[1]
 CAMERA_SECRET = "s3cret-pw"  # Blackhole.url's password
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _tree(pid: int) -> list[int]:
@@ -111,7 +106,7 @@ def test_loopback_by_default_and_camera_credentials_masked_everywhere(tmp_path, 
     # the daemon with the default hosts (ports moved out of the way), metrics on
     video = make_burst_video(tmp_path / "gate.mp4", burst_schedule(2, gap_s=2.5))
     hole = Blackhole()
-    bus_port, metrics_port = _free_port(), _free_port()
+    bus_port, metrics_port = free_port(), free_port()
     state = tmp_path / "state"
     cfg_path = chaos_config(tmp_path / "alprd.yaml", [{"id": "gate", "url": str(video)},
                                                       {"id": "street", "url": hole.url}],
@@ -185,7 +180,7 @@ def test_database_passwords_never_reach_logs_or_terminals(tmp_path, weights, pg_
         state = tmp_path / case.replace(" ", "-")
         state.mkdir()
         cfg = chaos_config(state / "alprd.yaml", [{"id": "gate", "url": str(video)}], state_dir=state,
-                           weights=weights, bus_port=_free_port(), sql_url=url,
+                           weights=weights, bus_port=free_port(), sql_url=url,
                            sql={"password_env": "ALPRD_TEST_PG_PASSWORD"} if "env" in case else {})
         monkeypatch.setenv("ALPRD_TEST_PG_PASSWORD", wrong)
         for args in commands:
@@ -233,7 +228,7 @@ def test_weights_that_carry_code_are_refused_without_running_it(tmp_path):
     assert res.returncode == 2 and "not a safe alprd weights file" in res.stdout + res.stderr
     video = make_burst_video(tmp_path / "gate.mp4", burst_schedule(1))
     cfg = chaos_config(tmp_path / "alprd.yaml", [{"id": "gate", "url": str(video)}], state_dir=tmp_path / "state",
-                       weights=legacy, bus_port=_free_port(), sql_url=f"sqlite:///{tmp_path / 'e.db'}")
+                       weights=legacy, bus_port=free_port(), sql_url=f"sqlite:///{tmp_path / 'e.db'}")
     res = run_alprd("run", "-c", str(cfg), timeout=120, cwd=tmp_path)
     assert res.returncode == 1 and "cannot load the model" in res.stderr and "Traceback" not in res.stderr
     assert not marker.exists(), "the payload ran"

@@ -14,7 +14,6 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from waiting import HANG_GUARD_S
+
+from benchmarks.ports import free_port
 
 _EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "webhook_receiver.py"
 
@@ -59,9 +60,7 @@ class Receiver:
         self.started = 0   # requests whose handling began (a slow one counts before it answers)
         self._arrivals = arrivals or itertools.count()
         self._lock = threading.Lock()
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()          # kept across stop() and start(): an outage, then the same URL
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 

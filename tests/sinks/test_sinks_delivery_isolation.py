@@ -5,7 +5,6 @@ test compares what each had received at one moment (event order), never how long
 from __future__ import annotations
 
 import json
-import socket
 import threading
 
 import sqlalchemy as sa
@@ -19,15 +18,10 @@ from alprd.sinks import schema
 from alprd.sinks.factory import build_sinks
 from alprd.sinks.fanout import FanoutSink
 from alprd.sinks.spool import Spool
+from benchmarks.ports import free_port
 
 SECRET = "slow-secret"
 N = 20
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_a_slow_target_delays_neither_the_bus_nor_sql_nor_another_target(tmp_path, monkeypatch):
@@ -35,7 +29,7 @@ def test_a_slow_target_delays_neither_the_bus_nor_sql_nor_another_target(tmp_pat
     release = threading.Event()  # the slow target answers nothing until the checks are done
     slow = Receiver(SECRET.encode(), hold=release).start()
     quick = Receiver(SECRET.encode()).start()
-    port = _free_port()
+    port = free_port()
     db = tmp_path / "events.db"
     cfg = parse_config({
         "cameras": [{"id": "gate1", "url": "x"}],

@@ -13,6 +13,7 @@ from alprd.config import CameraConfig, CameraDefaults
 from alprd.stream.source import FrameSource, backoff_delay, is_live, mask_text, mask_url
 from videos import frame_index, make_video
 from waiting import wait_until
+from benchmarks.ports import free_port
 
 LOGGER = "alprd.stream.source"
 
@@ -186,15 +187,9 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped():
     assert len(delays) > 10  # jittered
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_refused_url_retries_with_backoff_logs_once_and_masks(caplog):
     caplog.set_level(logging.DEBUG, logger=LOGGER)
-    url = f"rtsp://admin:topsecret@127.0.0.1:{_free_port()}/cam"
+    url = f"rtsp://admin:topsecret@127.0.0.1:{free_port()}/cam"
     src = FrameSource(url, fps=10, open_timeout_s=1, read_timeout_s=1,
                       reconnect_min_s=0.02, reconnect_max_s=0.1)
     thread, items = run_in_thread(src)

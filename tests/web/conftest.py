@@ -3,7 +3,6 @@ files where the daemon's CropStore puts them, a real ZeroMQ bus (the daemon's Bu
 loopback port) and the real server (uvicorn on a loopback port) in a thread."""
 from __future__ import annotations
 
-import socket
 import threading
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -20,12 +19,6 @@ from alprd.web.settings import Credentials, WebSettings
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
 JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")  # a minimal JFIF frame
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def plate_event(i: int, plate: str, camera: str, *, kind: str = "plate.final", travel: str = "unknown",

@@ -6,19 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 
 import httpx
 import pytest
 
 from benchmarks.harness import Daemon, config, write_config
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from benchmarks.ports import free_port
 
 
 def _web(state):
@@ -48,7 +42,7 @@ def test_the_web_child_crashes_alone_and_comes_back(tmp_path):
     state = tmp_path / "var"
     doc = config([{"id": "sample", "url": "builtin:sample.mp4", "loop": True}], state_dir=state,
                  sinks={"sql": {"enabled": True, "url": f"sqlite:///{tmp_path / 'alprd.db'}"},
-                        "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{_free_port()}"}},
+                        "bus": {"enabled": True, "endpoint": f"tcp://127.0.0.1:{free_port()}"}},
                  web={"enabled": True, "port": 0})
     cfg = write_config(tmp_path / "alprd.yaml", doc)
     with Daemon(cfg, tmp_path, "--keep-running") as d:
