@@ -17,8 +17,10 @@ and the image's name, so a set is the same images on every run and machine.
     frame         the image placed in a 1920x1080 frame (shrunk only to fit: CCPD's 1160 px to 1080)
     far           the image shrunk until its plate is 25-45 px wide, placed in a 1920x1080 frame
                   (a distant car: the case the detector's 512-px view cannot see)
+    photo         the image shrunk until its plate is 40-80 px wide, placed in a 1024x768 frame
+                  (a street photo: 20-40 px in the detector's view)
 
-The 1920x1080 backgrounds are CCPD dev street stills with their plate painted out (no plate left
+The backgrounds are CCPD dev street stills with their plate painted out (no plate left
 to find); two-row and street scenes come from real_scenes_cn/labels.csv (not CCPD).
 """
 from __future__ import annotations
@@ -35,6 +37,8 @@ import numpy as np
 FRAME = (1920, 1080)
 MBLUR_PX = 21
 FAR_WIDTH = (25.0, 45.0)
+PHOTO = (1024, 768)
+PHOTO_WIDTH = (40.0, 80.0)
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,7 @@ _BG_CACHE: dict[str, list[np.ndarray]] = {}
 
 
 def background(root: Path, rng: np.random.Generator, size=FRAME) -> np.ndarray:
-    """A 1920x1080 street frame: plate-less CCPD dev stills (drawn at random, mirrored at random)
+    """A street frame of `size`: plate-less CCPD dev stills (drawn at random, mirrored at random)
     scaled to the frame's height and set side by side."""
     key = str(root)
     if key not in _BG_CACHE:
@@ -148,13 +152,13 @@ def background(root: Path, rng: np.random.Generator, size=FRAME) -> np.ndarray:
     return np.ascontiguousarray(np.concatenate(parts, axis=1)[:, :w])
 
 
-def _placed(sample, rng, root: Path, f: float):
+def _placed(sample, rng, root: Path, f: float, size=FRAME):
     from pipelines.evaluation.metrics import Sample
 
     small = _scaled(sample, f)
-    frame = background(root, rng)
+    frame = background(root, rng, size)
     h, w = small.image.shape[:2]
-    fw, fh = FRAME
+    fw, fh = size
     x0, y0 = int(rng.integers(0, fw - w + 1)), int(rng.integers(0, fh - h + 1))
     frame[y0:y0 + h, x0:x0 + w] = small.image
     return Sample(sample.name, frame, small.corners + np.array([x0, y0], np.float32), sample.texts)
@@ -165,15 +169,24 @@ def in_frame(sample, rng, root: Path):
     return _placed(sample, rng, root, min(1.0, FRAME[1] / h, FRAME[0] / w))
 
 
-def far(sample, rng, root: Path, widths=FAR_WIDTH):
+def _plate_width(sample) -> float:
     c = np.asarray(sample.corners, np.float32).reshape(-1, 4, 2)[0]
-    pw = float(np.linalg.norm(c[1] - c[0]))
-    return _placed(sample, rng, root, rng.uniform(*widths) / pw)
+    return float(np.linalg.norm(c[1] - c[0]))
+
+
+def far(sample, rng, root: Path, widths=FAR_WIDTH):
+    return _placed(sample, rng, root, rng.uniform(*widths) / _plate_width(sample))
+
+
+def photo(sample, rng, root: Path, widths=PHOTO_WIDTH):
+    h, w = sample.image.shape[:2]
+    f = min(rng.uniform(*widths) / _plate_width(sample), PHOTO[1] / h, PHOTO[0] / w)
+    return _placed(sample, rng, root, f, PHOTO)
 
 
 MAKERS: dict[str, Callable] = {"half": half, "third": third, "mblur": mblur, "glare": glare, "dark": dark,
-                               "frame": in_frame, "far": far}
-NEEDS_ROOT = {"frame", "far"}
+                               "frame": in_frame, "far": far, "photo": photo}
+NEEDS_ROOT = {"frame", "far", "photo"}
 
 
 def stressed(variant: str, samples: Iterable, root: Path) -> Iterator:
@@ -268,7 +281,8 @@ def _register() -> None:
     for variant, what in (("half", "shrunk to 1/2"), ("third", "shrunk to 1/3"),
                           ("mblur", f"{MBLUR_PX}-px horizontal motion blur"), ("glare", "headlight glare"),
                           ("dark", "low light"), ("frame", "placed in a 1920x1080 frame"),
-                          ("far", "shrunk to 25-45-px plates in a 1920x1080 frame")):
+                          ("far", "shrunk to 25-45-px plates in a 1920x1080 frame"),
+                          ("photo", "shrunk to 40-80-px plates in a 1024x768 frame")):
         def load(root, folder, limit, val_only, variant=variant):
             return stressed(variant, _ccpd_all(root, folder, limit, val_only), root)
         register(f"ccpd_{variant}", "scenes", f"CCPD blue + green {what} (pipelines.stress), end to end")(load)

@@ -28,9 +28,12 @@ So the look is spread over time, as a camera gives it time:
   a small window magnified FOLLOW_SCALE× around where it was last found, until it has not been
   found for ``follow_frames`` frames: a distant car found once is read on every frame after.
 
-Frames whose long side is under ``min_long_side`` (1200 px: CCPD's 720×1160 stills, not 720p's
-1280) get no second look, and a find at least FIRST_PASS_WIDTH px wide in the first pass's view
-is dropped (the first pass finds those: the second look's version is a duplicate or a part of
+Frames whose long side is under ``min_long_side`` (800 px) get no second look: the first pass sees
+them shrunk by at most 1.56×, and tiles would magnify little. Over it, a 1024-px photo shrinks 2×
+and its 40-80-px plates fall to 20-40 px in the view, where 28 of CCPD dev's 95 were lost (the
+`ccpd_photo` stress set: 70.5 → 95.8 % with 1200 → 800 px; every other dev set read the same,
+CCPD's 720×1160 stills included; docs/performance.md). A find at least FIRST_PASS_WIDTH px wide in
+the first pass's view is dropped (the first pass finds those: the second look's version is a duplicate or a part of
 something large read as a plate), as is one overlapping a plate the first pass found (the first
 pass's box stands: a tile's part of a larger plate, boxed tighter and scored higher, replaced it
 in NMS and was read as junk: 6 of CCPD dev's 95 plates in a 1080p frame lost that way before).
@@ -75,7 +78,7 @@ class ZoomPolicy:
     follow_frames: int = 10                # frames a followed plate may go unseen
     max_follow: int = 4                    # followed plates per stream
     by_change: bool = True                 # a stream's changed tiles first (else plain turn)
-    min_long_side: int = 1200              # smaller frames get no second look
+    min_long_side: int = 800               # smaller frames get no second look
 
     def __post_init__(self):
         for v in (self.tile_view, self.follow_view):

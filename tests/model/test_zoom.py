@@ -64,10 +64,31 @@ def test_a_stream_looks_at_one_tile_a_frame_then_follows_the_plate(recognizers):
 def test_small_frames_get_no_second_look():
     look = SecondLook(ZoomPolicy(tiles_per_frame=ALL))
     calls = []
-    out = look(lambda b: calls.append(len(b)) or np.zeros((len(b), 12, 1, 1), np.float32),
-               lambda maps: [(np.zeros((0, 4, 2)), np.zeros(0))] * len(maps),
-               [np.zeros((1160, 720, 3), np.uint8)])
-    assert calls == [] and len(out[0][1]) == 0       # CCPD's 720×1160 stills: the first pass suffices
+    for size in ((480, 640, 3), (1160, 720, 3)):
+        calls.clear()
+        out = look(lambda b: calls.append(len(b)) or np.zeros((len(b), 12, 1, 1), np.float32),
+                   lambda maps: [(np.zeros((0, 4, 2)), np.zeros(0))] * len(maps),
+                   [np.zeros(size, np.uint8)])
+        assert len(out[0][1]) == 0
+        if size[1] == 640:
+            assert calls == []                       # 640 px: the first pass sees it almost whole
+        else:
+            assert sum(calls) == len(tile_origins(720, 1160, look.policy)) > 1   # CCPD's stills: every tile
+
+
+def test_a_small_plate_in_a_street_photo_is_found_by_the_second_look(recognizers):
+    """A 1024×768 photo shrinks 2× into the 512 view: its 35-px plate becomes 17 px, which the
+    first pass misses; the full-resolution tiles find and read it."""
+    off, still = recognizers
+    img = cv2.imread(str(sample_image()))
+    f = 35.0 / SAMPLE_WIDTH
+    small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+    photo = np.full((768, 1024, 3), 90, np.uint8)
+    at = np.array([600, 300])
+    photo[at[1]:at[1] + small.shape[0], at[0]:at[0] + small.shape[1]] = small
+    tl = SAMPLE_TL * f + at
+    assert not near(off.recognize([photo])[0], tl)
+    assert [r.text for r in near(still.recognize([photo])[0], tl)] == [PLATE]
 
 
 def test_tiles_cover_the_frame_with_overlap():
