@@ -19,6 +19,8 @@ and the image's name, so a set is the same images on every run and machine.
                   (a distant car: the case the detector's 512-px view cannot see)
     photo         the image shrunk until its plate is 40-80 px wide, placed in a 1024x768 frame
                   (a street photo: 20-40 px in the detector's view)
+    vga           the image shrunk until its plate is 28-48 px wide, placed in a 640x480 frame
+                  (a small photo or a sub-stream: 22-38 px in the detector's view)
 
 The backgrounds are CCPD dev street stills with their plate painted out (no plate left
 to find); two-row and street scenes come from real_scenes_cn/labels.csv (not CCPD).
@@ -39,6 +41,8 @@ MBLUR_PX = 21
 FAR_WIDTH = (25.0, 45.0)
 PHOTO = (1024, 768)
 PHOTO_WIDTH = (40.0, 80.0)
+VGA = (640, 480)
+VGA_WIDTH = (28.0, 48.0)
 
 
 @dataclass(frozen=True)
@@ -178,15 +182,19 @@ def far(sample, rng, root: Path, widths=FAR_WIDTH):
     return _placed(sample, rng, root, rng.uniform(*widths) / _plate_width(sample))
 
 
-def photo(sample, rng, root: Path, widths=PHOTO_WIDTH):
+def photo(sample, rng, root: Path, widths=PHOTO_WIDTH, size=PHOTO):
     h, w = sample.image.shape[:2]
-    f = min(rng.uniform(*widths) / _plate_width(sample), PHOTO[1] / h, PHOTO[0] / w)
-    return _placed(sample, rng, root, f, PHOTO)
+    f = min(rng.uniform(*widths) / _plate_width(sample), size[1] / h, size[0] / w)
+    return _placed(sample, rng, root, f, size)
+
+
+def vga(sample, rng, root: Path):
+    return photo(sample, rng, root, VGA_WIDTH, VGA)
 
 
 MAKERS: dict[str, Callable] = {"half": half, "third": third, "mblur": mblur, "glare": glare, "dark": dark,
-                               "frame": in_frame, "far": far, "photo": photo}
-NEEDS_ROOT = {"frame", "far", "photo"}
+                               "frame": in_frame, "far": far, "photo": photo, "vga": vga}
+NEEDS_ROOT = {"frame", "far", "photo", "vga"}
 
 
 def stressed(variant: str, samples: Iterable, root: Path) -> Iterator:
@@ -282,7 +290,8 @@ def _register() -> None:
                           ("mblur", f"{MBLUR_PX}-px horizontal motion blur"), ("glare", "headlight glare"),
                           ("dark", "low light"), ("frame", "placed in a 1920x1080 frame"),
                           ("far", "shrunk to 25-45-px plates in a 1920x1080 frame"),
-                          ("photo", "shrunk to 40-80-px plates in a 1024x768 frame")):
+                          ("photo", "shrunk to 40-80-px plates in a 1024x768 frame"),
+                          ("vga", "shrunk to 28-48-px plates in a 640x480 frame")):
         def load(root, folder, limit, val_only, variant=variant):
             return stressed(variant, _ccpd_all(root, folder, limit, val_only), root)
         register(f"ccpd_{variant}", "scenes", f"CCPD blue + green {what} (pipelines.stress), end to end")(load)

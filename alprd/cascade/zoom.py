@@ -28,15 +28,21 @@ So the look is spread over time, as a camera gives it time:
   a small window magnified FOLLOW_SCALE× around where it was last found, until it has not been
   found for ``follow_frames`` frames: a distant car found once is read on every frame after.
 
-Frames whose long side is under ``min_long_side`` (800 px) get no second look: the first pass sees
-them shrunk by at most 1.56×, and tiles would magnify little. Over it, a 1024-px photo shrinks 2×
-and its 40-80-px plates fall to 20-40 px in the view, where 28 of CCPD dev's 95 were lost (the
-`ccpd_photo` stress set: 70.5 → 95.8 % with 1200 → 800 px; every other dev set read the same,
-CCPD's 720×1160 stills included; docs/performance.md). A find at least FIRST_PASS_WIDTH px wide in
-the first pass's view is dropped (the first pass finds those: the second look's version is a duplicate or a part of
-something large read as a plate), as is one overlapping a plate the first pass found (the first
-pass's box stands: a tile's part of a larger plate, boxed tighter and scored higher, replaced it
-in NMS and was read as junk: 6 of CCPD dev's 95 plates in a 1080p frame lost that way before).
+Frames whose long side is under ``min_long_side`` (500 px) get no second look: the first pass
+enlarges or barely shrinks them. Larger ones are looked at in tiles at full resolution, or
+magnified ``min_gain`` (1.6×) over what the first pass saw where that is more (a 640-px frame:
+1.28×). Chosen on dev (docs/performance.md): a 1024-px photo's 40-80-px plates fall to 20-40 px
+in the first pass's view (the `ccpd_photo` stress set: 70.5 → 95.8 % with the look from 800 px
+instead of 1200), a 640×480 frame's 28-48-px ones to 22-38 px (`ccpd_vga`: 67.4 → 81.1 % from
+500 px with the gain; on an earlier draw of it, gains 1.3 / 1.6 / 2 (tiles at 1.04 / 1.28 / 1.6×)
+read 85.3 / 89.5 / 89.5 %, 2 at 1.7× the cost of 1.6); every other dev set read the same, CCPD's
+720×1160 stills included.
+
+A find at least FIRST_PASS_WIDTH px wide in the first pass's view is dropped (the first pass finds
+those: the second look's version is a duplicate or a part of something large read as a plate), as
+is one overlapping a plate the first pass found (the first pass's box stands: a tile's part of a
+larger plate, boxed tighter and scored higher, replaced it in NMS and was read as junk: 6 of CCPD
+dev's 95 plates in a 1080p frame lost that way before).
 Warp, read, reread and the report filter are unchanged.
 """
 from __future__ import annotations
@@ -78,7 +84,10 @@ class ZoomPolicy:
     follow_frames: int = 10                # frames a followed plate may go unseen
     max_follow: int = 4                    # followed plates per stream
     by_change: bool = True                 # a stream's changed tiles first (else plain turn)
-    min_long_side: int = 800               # smaller frames get no second look
+    min_long_side: int = 500               # smaller frames get no second look
+    # a tile magnifies the frame at least this much more than the first pass's view did (frames
+    # the first pass barely shrinks are looked at magnified; 0 = tile_scale always)
+    min_gain: float = 1.6
 
     def __post_init__(self):
         for v in (self.tile_view, self.follow_view):
@@ -101,9 +110,19 @@ def _starts(length: int, span: float, overlap: int) -> list[float]:
     return [k * step for k in range(n)]
 
 
-def tile_origins(width: int, height: int, policy: ZoomPolicy) -> list[tuple[float, float]]:
-    """Top-left frame pixels of the tiles covering a width × height frame, row by row."""
-    fw, fh = policy.tile_view[0] / policy.tile_scale, policy.tile_view[1] / policy.tile_scale
+def tile_scale(policy: ZoomPolicy, first_scale: float | None) -> float:
+    """View pixels per frame pixel in a frame's tiles: the policy's, or min_gain times the first
+    pass's scale (view px per frame px) where that is more."""
+    if first_scale is None:
+        return policy.tile_scale
+    return max(policy.tile_scale, policy.min_gain * first_scale)
+
+
+def tile_origins(width: int, height: int, policy: ZoomPolicy, scale: float | None = None) -> list[tuple[float, float]]:
+    """Top-left frame pixels of the tiles covering a width × height frame at `scale` (the
+    policy's tile_scale by default), row by row."""
+    scale = policy.tile_scale if scale is None else scale
+    fw, fh = policy.tile_view[0] / scale, policy.tile_view[1] / scale
     xs = [float(round(x)) for x in _starts(width, fw, policy.min_overlap[0])]   # whole pixels: a 1× tile
     ys = [float(round(y)) for y in _starts(height, fh, policy.min_overlap[1])]  # is a copy, not a resample
     return [(x, y) for y in ys for x in xs]
@@ -235,6 +254,7 @@ class _Job:
     frame: int
     origin: tuple[float, float]
     follow: bool
+    scale: float                 # view pixels per frame pixel
 
 
 class SecondLook:
@@ -251,33 +271,35 @@ class SecondLook:
     def reset(self) -> None:
         self._streams.clear()
 
-    def _plan(self, frames: Sequence[np.ndarray], streams: Sequence[Hashable] | None) -> list[_Job]:
+    def _plan(self, frames: Sequence[np.ndarray], streams: Sequence[Hashable] | None,
+              first_scales: Sequence[float] | None) -> list[_Job]:
         p = self.policy
         jobs = []
         for i, frame in enumerate(frames):
             h, w = frame.shape[:2]
             if max(h, w) < p.min_long_side:
                 continue
-            tiles = tile_origins(w, h, p)
+            scale = tile_scale(p, first_scales[i] if first_scales is not None else None)
+            tiles = tile_origins(w, h, p, scale)
             if streams is None:                  # a still: every tile now, nothing to follow
-                jobs += [_Job(i, t, False) for t in tiles]
+                jobs += [_Job(i, t, False, scale) for t in tiles]
                 continue
             st = self._streams.setdefault(streams[i], _Stream())
             fw, fh = p.follow_view[0] / p.follow_scale, p.follow_view[1] / p.follow_scale
             for f in st.follows:
                 x0 = min(max(f.centre[0] - fw / 2, 0.0), max(w - fw, 0.0))
                 y0 = min(max(f.centre[1] - fh / 2, 0.0), max(h - fh, 0.0))
-                jobs.append(_Job(i, (x0, y0), True))
+                jobs.append(_Job(i, (x0, y0), True, p.follow_scale))
             n = len(tiles) if p.tiles_per_frame == ALL else min(p.tiles_per_frame, len(tiles))
             if p.by_change and n < len(tiles):
-                view = (p.tile_view[0] / p.tile_scale, p.tile_view[1] / p.tile_scale)
+                view = (p.tile_view[0] / scale, p.tile_view[1] / scale)
                 thumb = thumbnail(frame)
                 picked = tile_order(st, thumb, tiles, view, n)[:n]
                 mark_looked(st, thumb, tiles, view, picked)
             else:
                 picked = [(st.next_tile + k) % len(tiles) for k in range(n)]
                 st.next_tile = (st.next_tile + n) % len(tiles)
-            jobs += [_Job(i, tiles[k], False) for k in picked]
+            jobs += [_Job(i, tiles[k], False, scale) for k in picked]
         return jobs
 
     def __call__(self, detect_u8, decode, frames: Sequence[np.ndarray], streams: Sequence[Hashable] | None = None,
@@ -291,20 +313,21 @@ class SecondLook:
         if not p.enabled:
             return [empty] * len(frames)
         streams = list(streams) if streams is not None else None
-        jobs = self._plan(frames, streams)
+        jobs = self._plan(frames, streams, first_scales)
         found: list[list] = [[] for _ in frames]
         seen: dict[int, list[tuple[float, float]]] = {}
         for follow in (True, False):
             part = [j for j in jobs if j.follow == follow]
             if not part:
                 continue
-            view, scale = (p.follow_view, p.follow_scale) if follow else (p.tile_view, p.tile_scale)
+            view = p.follow_view if follow else p.tile_view
             batch = self._batch(view, len(part))
             for k, j in enumerate(part):
-                cut(frames[j.frame], j.origin, scale, view, batch[k])
+                cut(frames[j.frame], j.origin, j.scale, view, batch[k])
             self.looks += len(part)
             self.tiles += 0 if follow else len(part)
             for j, (c, s) in zip(part, decode(detect_u8(batch))):
+                scale = j.scale
                 keep = inside(c, view, frames[j.frame].shape, j.origin, scale)
                 if first_scales is not None:
                     width = np.linalg.norm(np.asarray(c)[:, 1] - np.asarray(c)[:, 0], axis=1) / scale
