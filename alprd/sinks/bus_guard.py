@@ -22,6 +22,7 @@ These classes are pure (no sockets); the bus sink's socket thread feeds them.
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -134,26 +135,59 @@ def unread_bytes(fd: int) -> int:
         return 0
 
 
+@contextlib.contextmanager
+def _connection(fd: int, local=None):
+    """A duplicate of `fd` as a socket while it is still a connected stream socket on our own
+    address (`local_address`), else None: a descriptor libzmq closed meanwhile and the process
+    reused is left alone."""
+    try:
+        dup_fd = os.dup(fd)
+    except OSError:
+        yield None
+        return
+    try:
+        dup = socket.socket(fileno=dup_fd)
+    except OSError:
+        os.close(dup_fd)
+        yield None
+        return
+    try:
+        ours = dup.type == socket.SOCK_STREAM
+        if ours:
+            dup.getpeername()
+            name = dup.getsockname()
+            ours = local is None or (name[1] if isinstance(name, tuple) else name) == local
+    except OSError:
+        ours = False
+    try:
+        yield dup if ours else None
+    finally:
+        dup.close()
+
+
 def cut_connection(fd: int, local=None) -> bool:
     """Shut a subscriber's TCP/IPC connection down under libzmq's feet (it has no call to drop one
     peer of a bound socket): libzmq sees the end of the stream, ends that connection and frees its
-    subscriptions. Only a connected stream socket on our own address (`local_address`) is touched,
-    so a descriptor libzmq closed meanwhile and the process reused is left alone."""
-    try:
-        dup = socket.socket(fileno=os.dup(fd))
-    except OSError:
-        return False
-    try:
-        if dup.type != socket.SOCK_STREAM:
+    subscriptions. Only our own connections are touched (`_connection`)."""
+    with _connection(fd, local) as conn:
+        if conn is None:
             return False
-        dup.getpeername()
-        name = dup.getsockname()
-        here = name[1] if isinstance(name, tuple) else name
-        if local is not None and here != local:
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
             return False
-        dup.shutdown(socket.SHUT_RDWR)
         return True
-    except OSError:
-        return False
-    finally:
-        dup.close()
+
+
+def connection_ended(fd: int, local=None) -> bool:
+    """Whether a subscriber's connection has ended (its peer closed or reset it) or is no longer
+    ours (libzmq closed the descriptor): either way libzmq is about to clean it up."""
+    with _connection(fd, local) as conn:
+        if conn is None:
+            return True
+        try:
+            return not conn.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        except OSError:
+            return True

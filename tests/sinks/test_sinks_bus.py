@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
 import zmq
 import zmq.auth
 from helpers_sinks import make_event, returns
-from waiting import wait_until
+from waiting import HANG_GUARD_S, wait_until
 
 from alprd.config import BusSinkConfig
 from alprd.events import PlateEvent
@@ -166,6 +167,51 @@ def test_a_subscriber_that_never_reads_does_not_stall_publishing(bus):
     assert _joined(sink, fresh)
     stuck.close()
     fresh.close()
+
+
+def _with_mute_peer(sink: BusSink) -> socket.socket:
+    """A TCP peer that never says a word, once the bus has seen it (its second connection)."""
+    mute = socket.create_connection(("127.0.0.1", int(sink.endpoint.rsplit(":", 1)[1])))
+    assert wait_until(lambda: len(sink.connections.held) == 2)
+    mute.settimeout(HANG_GUARD_S)
+    return mute
+
+
+def _ends(peer: socket.socket) -> bool:
+    while peer.recv(4096):                                  # libzmq's greeting, then the end
+        pass
+    peer.close()
+    return True
+
+
+def test_close_with_linger_lets_subscribers_take_the_last_events(bus):
+    sink = bus()
+    sub = _sub(sink.endpoint)
+    assert _joined(sink, sub)
+    mute = _with_mute_peer(sink)
+    for i in range(200):
+        sink.publish(make_event(plate=f"LAST{i}"))
+    sink.close(linger_s=5.0)
+    got = []
+    while sub.poll(2000):
+        got.append(json.loads(sub.recv_multipart()[1])["plate"])
+    assert got == [f"LAST{i}" for i in range(200)]
+    assert _ends(mute)
+    sub.close()
+
+
+def test_close_without_linger_ends_every_connection_before_the_socket_closes(bus):
+    """libzmq 4.3.5 aborts the process when a connection ends during its socket's close while it
+    holds part of an event (alprd.sinks.bus.BusSink._settle_ended): with nothing left to deliver,
+    the bus ends each connection itself and waits until libzmq has seen every end."""
+    sink = bus()
+    sub = _sub(sink.endpoint)
+    assert _joined(sink, sub)
+    mute = _with_mute_peer(sink)
+    sink.close(linger_s=0)
+    assert sink.connections.held == {}                      # both ends seen while the socket was open
+    assert _ends(mute)
+    sub.close()
 
 
 def test_bind_errors_raise_at_construction(bus):
