@@ -5,6 +5,7 @@ import torch
 from alprd.backends import onnx_backend
 from alprd.backends.torch_backend import TorchBackend
 from alprd.cascade import Recognizer
+from alprd.cascade.zoom import ZoomPolicy
 from alprd.model.weights import build_models
 
 pytestmark = pytest.mark.skipif(not onnx_backend.available(), reason="onnxruntime not installed")
@@ -28,11 +29,13 @@ def test_recognizer_backends_agree_end_to_end(tmp_path, monkeypatch):
     frame = np.random.default_rng(1).integers(0, 255, (300, 500, 3), dtype=np.uint8)
     # threshold 0 and no suppression: every cell becomes a read, so the whole cascade is compared
     # (one read per plate: the most confident of a noise plate's rereads is a near-tie that flips
-    # with the backends' rounding, test_rewarp covers rereads)
+    # with the backends' rounding, test_rewarp covers rereads; no second look, whose tiles would
+    # add their own cells: test_zoom covers it)
+    off = ZoomPolicy(tiles_per_frame=0)
     a = Recognizer(backend="torch", det_threshold=0.0, nms_threshold=1.0, det_size=64, device="cpu", reread=False,
-                   all_candidates=True)
+                   all_candidates=True, zoom=off)
     b = Recognizer(backend="auto", det_threshold=0.0, nms_threshold=1.0, det_size=64, device="cpu", reread=False,
-                   all_candidates=True)
+                   all_candidates=True, zoom=off)
     assert b.backend.name == "onnxruntime"       # auto picks ONNX Runtime on the CPU
     b.backend = type(b.backend)(a.backend.dsnet, a.backend.rsnet, det_size=64)  # same weights
     ra = sorted(a.recognize([frame])[0], key=lambda r: r.corners)
