@@ -125,6 +125,19 @@ class LinkWatch:
         self.mon.close(linger=0)
 
 
+def _stop_on_signals() -> None:
+    """SIGINT and SIGTERM end the loop the same way, summary included: a supervisor stops with
+    SIGTERM, and a shell starts background jobs with SIGINT ignored (Python then installs no
+    handler of its own, and Ctrl-C or `kill -INT` would do nothing)."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+
+
 def run(args) -> int:
     import zmq
 
@@ -151,6 +164,7 @@ def run(args) -> int:
         sock.close()
         return 2
     sock.setsockopt_string(zmq.SUBSCRIBE, args.topic)
+    _stop_on_signals()
     _say(f"waiting for events with topic prefix {args.topic!r} from {endpoint}"
          + (f" (exit after {args.count})" if args.count else "") + "; Ctrl-C to stop")
     seen = skipped = 0

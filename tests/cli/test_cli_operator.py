@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -151,6 +152,24 @@ def test_subscribe_says_when_nothing_listens(tmp_path):
     finally:
         proc.kill()
         proc.wait(60)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_subscribe_stops_on_sigint_or_sigterm_even_started_with_sigint_ignored(tmp_path, sig):
+    """A shell starts background jobs with SIGINT ignored; a supervisor stops with SIGTERM."""
+    err_path = tmp_path / "err"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen(alprd_cmd("subscribe", "--endpoint", f"tcp://127.0.0.1:{free_port()}"),
+                                stdout=subprocess.PIPE, stderr=err, env=env(),
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        wait_for_text(err_path, "waiting for events", proc)
+        proc.send_signal(getattr(signal, sig))
+        assert proc.wait(120) == 130, err_path.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(60)
 
 
 def test_install_service_warns_about_a_venv_under_tmp(tmp_path):
