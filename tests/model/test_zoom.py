@@ -15,13 +15,13 @@ SAMPLE_TL = np.array([202.1, 381.6])     # its top-left corner in the sample
 SAMPLE_WIDTH = 108.3
 
 
-def distant_frame(width_px: float = 40.0, at=(1300, 600)):
-    """A 1920×1080 frame with the bundled sample shrunk until its plate is `width_px` wide (a car
-    far away), on a plain grey road → (frame, the plate's top-left corner in it)."""
+def distant_frame(width_px: float = 40.0, at=(1300, 600), size=(1920, 1080)):
+    """A frame (1920×1080 by default) with the bundled sample shrunk until its plate is `width_px`
+    wide (a car far away), on a plain grey road → (frame, the plate's top-left corner in it)."""
     img = cv2.imread(str(sample_image()))
     f = width_px / SAMPLE_WIDTH
     small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    frame = np.full((1080, 1920, 3), 90, np.uint8)
+    frame = np.full((size[1], size[0], 3), 90, np.uint8)
     x0, y0 = at
     frame[y0:y0 + small.shape[0], x0:x0 + small.shape[1]] = small
     return frame, SAMPLE_TL * f + np.array(at)
@@ -87,13 +87,7 @@ def test_a_small_plate_in_a_vga_frame_is_found_by_the_second_look(recognizers):
     it exactly is the reader's limit at this size (the province is lost), so the test asks for the
     box and the plate's letters after the province."""
     off, still = recognizers
-    img = cv2.imread(str(sample_image()))
-    f = 30.0 / SAMPLE_WIDTH
-    small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    frame = np.full((480, 640, 3), 90, np.uint8)
-    at = np.array([350, 150])
-    frame[at[1]:at[1] + small.shape[0], at[0]:at[0] + small.shape[1]] = small
-    tl = SAMPLE_TL * f + at
+    frame, tl = distant_frame(30.0, (350, 150), (640, 480))
     assert not near(off.recognize([frame])[0], tl, tol=5)
     found = near(still.recognize([frame])[0], tl, tol=5)
     assert len(found) == 1 and found[0].text[1:5] == PLATE[1:5]
@@ -103,13 +97,7 @@ def test_a_small_plate_in_a_street_photo_is_found_by_the_second_look(recognizers
     """A 1024×768 photo shrinks 2× into the 512 view: its 35-px plate becomes 17 px, which the
     first pass misses; the full-resolution tiles find and read it."""
     off, still = recognizers
-    img = cv2.imread(str(sample_image()))
-    f = 35.0 / SAMPLE_WIDTH
-    small = cv2.resize(img, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    photo = np.full((768, 1024, 3), 90, np.uint8)
-    at = np.array([600, 300])
-    photo[at[1]:at[1] + small.shape[0], at[0]:at[0] + small.shape[1]] = small
-    tl = SAMPLE_TL * f + at
+    photo, tl = distant_frame(35.0, (600, 300), (1024, 768))
     assert not near(off.recognize([photo])[0], tl)
     assert [r.text for r in near(still.recognize([photo])[0], tl)] == [PLATE]
 
