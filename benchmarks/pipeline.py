@@ -41,8 +41,6 @@ find the drawn plates, so tracks, previews and finals happen as with a trained m
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import argparse
 import json
 import multiprocessing as mp
@@ -52,6 +50,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import harness

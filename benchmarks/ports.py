@@ -10,6 +10,7 @@ handed out twice by one process.
 """
 from __future__ import annotations
 
+import functools
 import os
 import random
 import socket
@@ -19,6 +20,7 @@ BLOCK = 1000         # ports per xdist worker
 _given: set[int] = set()
 
 
+@functools.lru_cache(maxsize=1)
 def _ephemeral_low() -> int:
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:

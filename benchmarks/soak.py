@@ -35,10 +35,10 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks import harness
-from benchmarks.procfs import descendants, status
 from alprd.stream.ring import segment_fields
+from benchmarks import harness
 from benchmarks.ports import free_port
+from benchmarks.procfs import descendants, status
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 METRICS = ("rss_mb", "fds", "threads")

@@ -327,14 +327,13 @@ class SecondLook:
             self.looks += len(part)
             self.tiles += 0 if follow else len(part)
             for j, (c, s) in zip(part, decode(detect_u8(batch))):
-                scale = j.scale
-                keep = inside(c, view, frames[j.frame].shape, j.origin, scale)
+                keep = inside(c, view, frames[j.frame].shape, j.origin, j.scale)
                 if first_scales is not None:
-                    width = np.linalg.norm(np.asarray(c)[:, 1] - np.asarray(c)[:, 0], axis=1) / scale
+                    width = np.linalg.norm(np.asarray(c)[:, 1] - np.asarray(c)[:, 0], axis=1) / j.scale
                     keep &= width * first_scales[j.frame] < FIRST_PASS_WIDTH
                 if not keep.any():
                     continue
-                c, s = np.asarray(c, np.float32)[keep] / scale, s[keep]
+                c, s = np.asarray(c, np.float32)[keep] / j.scale, s[keep]
                 c[..., 0] += j.origin[0]
                 c[..., 1] += j.origin[1]
                 found[j.frame].append((c, np.asarray(s, np.float32)))

@@ -125,24 +125,14 @@ class LinkWatch:
         self.mon.close(linger=0)
 
 
-def _stop_on_signals() -> None:
-    """SIGINT and SIGTERM end the loop the same way, summary included: a supervisor stops with
-    SIGTERM, and a shell starts background jobs with SIGINT ignored (Python then installs no
-    handler of its own, and Ctrl-C or `kill -INT` would do nothing)."""
+def run(args) -> int:
     import signal
 
-    def stop(signum, frame):
-        raise KeyboardInterrupt
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)
-
-
-def run(args) -> int:
     import zmq
 
     from alprd.config import ConfigError
     from alprd.events import PlateEvent
+    from alprd.process.signals import recorded
     from alprd.sinks.bus import SequenceGaps
 
     try:
@@ -164,49 +154,53 @@ def run(args) -> int:
         sock.close()
         return 2
     sock.setsockopt_string(zmq.SUBSCRIBE, args.topic)
-    _stop_on_signals()
     _say(f"waiting for events with topic prefix {args.topic!r} from {endpoint}"
          + (f" (exit after {args.count})" if args.count else "") + "; Ctrl-C to stop")
     seen = skipped = 0
     gaps = SequenceGaps()
     code = 0
-    try:
-        while not args.count or seen < args.count:
-            fatal = watch.poll()
-            if fatal:
-                _say(fatal)
-                code = 1
-                break
-            if not sock.poll(250):
-                continue
-            frames = sock.recv_multipart()
-            if len(frames) not in (2, 3):   # [topic, json] or [topic, json, sequence]
-                skipped += 1
-                _say(f"skipping a {len(frames)}-frame message")
-                continue
-            try:
-                lost = gaps.observe(frames[0], frames[2]) if len(frames) == 3 else 0
-            except Exception:  # a sequence frame that is not one: not worth dying for
-                lost = 0
-            if lost:
-                _say(f"{lost} event(s) on {frames[0].decode('utf-8', 'replace')} never arrived (this "
-                     "subscriber fell behind, or the daemon's bus queue overflowed); the SQL database "
-                     "has them (alprd query)")
-            try:
-                line = frames[1].decode("utf-8")
-                event = _typed(PlateEvent.from_json(line))  # --json too: a wrongly typed event is skipped
-                text = line if args.json else format_line(event)
-            except Exception as exc:  # any publisher can send anything: skip it, never die
-                skipped += 1
-                _say(f"skipping a malformed event ({type(exc).__name__}: {str(exc)[:120]})")
-                continue
-            print(text, flush=True)
-            seen += 1
-    finally:
-        watch.close()
-        sock.close()
-        if gaps.missed:
-            _say(f"{gaps.missed} event(s) missed in all")
-        if skipped:
-            _say(f"{skipped} malformed message(s) skipped in all")
-    return code
+    # SIGINT and SIGTERM end the loop the same way, summary included (exit 130, as Ctrl-C): a
+    # supervisor stops with SIGTERM, and a shell starts background jobs with SIGINT ignored, where
+    # Python installs no handler of its own and Ctrl-C or `kill -INT` would do nothing.
+    stopped: list[int] = []
+    with recorded(stopped, (signal.SIGINT, signal.SIGTERM)):
+        try:
+            while (not args.count or seen < args.count) and not stopped:
+                fatal = watch.poll()
+                if fatal:
+                    _say(fatal)
+                    code = 1
+                    break
+                if not sock.poll(250):
+                    continue
+                frames = sock.recv_multipart()
+                if len(frames) not in (2, 3):   # [topic, json] or [topic, json, sequence]
+                    skipped += 1
+                    _say(f"skipping a {len(frames)}-frame message")
+                    continue
+                try:
+                    lost = gaps.observe(frames[0], frames[2]) if len(frames) == 3 else 0
+                except Exception:  # a sequence frame that is not one: not worth dying for
+                    lost = 0
+                if lost:
+                    _say(f"{lost} event(s) on {frames[0].decode('utf-8', 'replace')} never arrived (this "
+                         "subscriber fell behind, or the daemon's bus queue overflowed); the SQL database "
+                         "has them (alprd query)")
+                try:
+                    line = frames[1].decode("utf-8")
+                    event = _typed(PlateEvent.from_json(line))  # --json too: a wrongly typed event is skipped
+                    text = line if args.json else format_line(event)
+                except Exception as exc:  # any publisher can send anything: skip it, never die
+                    skipped += 1
+                    _say(f"skipping a malformed event ({type(exc).__name__}: {str(exc)[:120]})")
+                    continue
+                print(text, flush=True)
+                seen += 1
+        finally:
+            watch.close()
+            sock.close()
+            if gaps.missed:
+                _say(f"{gaps.missed} event(s) missed in all")
+            if skipped:
+                _say(f"{skipped} malformed message(s) skipped in all")
+    return 130 if stopped else code
