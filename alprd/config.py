@@ -157,6 +157,10 @@ class InferenceConfig(_Model):
     # A camera's box that read as no plate after every extra look is read once in its next frames
     # at the same place, and in full again every this many frames (alprd.cascade.settled); 0 = always in full.
     junk_recheck_frames: int = Field(default=8, ge=0, le=1000)
+    # A camera's plate whose read after every extra look was reportable is read once in the next
+    # frame at about the same place, in full the frame after (alprd.cascade.confirmed); false =
+    # every doubtful read gets every extra look in every frame.
+    alternate_confirmed: bool = True
     # Only reads of a valid plate layout whose weakest character is at least read_threshold
     # confident go to the tracker (alprd.cascade.reportable; chosen on dev data); all_candidates:
     # every box the detector finds, junk included (debugging).

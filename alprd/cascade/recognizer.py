@@ -29,6 +29,7 @@ from alprd.cascade.photometric import MIN_RANGE, stretch_low_contrast
 from alprd.cascade.refine import RefinePolicy, Refiner
 from alprd.cascade.reportable import READ_THRESHOLD, reportable, reportable_text
 from alprd.cascade.settled import RECHECK_EVERY, SettledJunk
+from alprd.cascade.confirmed import ConfirmedPlaces
 from alprd.cascade import zoom
 from alprd.cascade.zoom import SecondLook, ZoomPolicy
 from alprd.events import PlateRead, as_corners
@@ -52,7 +53,8 @@ class Recognizer:
                  plate_format: bool = True, reread: bool = True, two_row: bool = True, zoom: ZoomPolicy = ZoomPolicy(),
                  read_threshold: float = READ_THRESHOLD, all_candidates: bool | None = None,
                  provinces: ProvincePrior | None = None, refine: RefinePolicy = RefinePolicy(),
-                 stretch_below: float = MIN_RANGE, unsmear: bool = True, junk_recheck: int = RECHECK_EVERY):
+                 stretch_below: float = MIN_RANGE, unsmear: bool = True, junk_recheck: int = RECHECK_EVERY,
+                 alternate: bool = True):
         if det_size % 32:
             raise ValueError(f"det_size must be a multiple of 32, got {det_size}")
         if prepost not in ("auto", *PATHS):
@@ -83,6 +85,9 @@ class Recognizer:
         self.look = SecondLook(zoom)     # distant plates in large frames (alprd.cascade.zoom)
         self.refiner = Refiner(refine)   # doubtful small plates' corners (alprd.cascade.refine)
         self.junk = SettledJunk(junk_recheck)   # a stream's still junk boxes read once (alprd.cascade.settled)
+        # a stream's plates just read confidently get their extra looks every other frame
+        # (alprd.cascade.confirmed)
+        self.confirmed = ConfirmedPlaces(alternate)
         # recognize() reports valid, confident reads only (alprd.cascade.reportable) unless
         # all_candidates; None: all of them only for untrained or rigged (test) weights, whose
         # reads no threshold chosen on trained weights' confidences applies to
@@ -140,11 +145,16 @@ class Recognizer:
             raise
         plates = [(i, c) for i, (corners, _) in enumerate(detections) for c in corners]
         settled = self.junk.settled(streams, plates)
-        texts, once = self._read_at(frames, plates, settled)
+        skip = self.confirmed.skip(streams, plates)
+        texts, once = self._read_at(frames, plates, settled, skip)
         if self.reread and self.refiner.policy.enabled and plates:   # read each plate once without reread
             self._refine(frames, plates, texts, once)
-        self.junk.update(streams, plates, [not reportable_text(t, self.read_threshold) for t in texts],
-                         {k: settled[k] for k in once})
+        ok = [reportable_text(t, self.read_threshold) for t in texts]
+        # junk is what stays unreportable after every extra look: a plate skipped at a confirmed
+        # place (and at no junk box) was not looked at in full
+        junk = [not r and (k not in skip or k in settled) for k, r in enumerate(ok)]
+        self.junk.update(streams, plates, junk, {k: settled[k] for k in once if k in settled})
+        self.confirmed.update(streams, plates, ok, once & skip)
         results: list[list[PlateRead]] = [[] for _ in frames]
         k = 0
         for i, (_, confs) in enumerate(detections):
@@ -182,13 +192,14 @@ class Recognizer:
             logits = self.provinces.apply(logits)
         return pp.read_plates(logits, self.plate_format)
 
-    def _read_at(self, frames, plates, settled: dict[int, int] | None = None
+    def _read_at(self, frames, plates, settled: dict[int, int] | None = None, skip: set[int] = frozenset()
                  ) -> tuple[list[tuple[str, tuple[float, ...]]], set[int]]:
         """Reads of the plates, and which were read once only: plates at a stream's settled junk
-        box (`settled`, alprd.cascade.settled) whose first read is not reportable get no extra look."""
+        box (`settled`, alprd.cascade.settled) whose first read is not reportable, and the plates
+        in `skip` (alprd.cascade.confirmed), get no extra look."""
         try:
             texts = self._read_quads(frames, plates)
-            once = {k for k in settled or () if not reportable_text(texts[k], self.read_threshold)}
+            once = {k for k in settled or () if not reportable_text(texts[k], self.read_threshold)} | set(skip)
             if self.reread:
                 self._reread(frames, plates, texts, once)
             if self.reread and self.unsmear:      # reread off: one read per plate, none deconvolved

@@ -179,7 +179,7 @@ def build_recognizer(inference: InferenceConfig, crops: bool, threads: int | Non
                   det_threshold=inference.det_threshold, nms_threshold=inference.nms_threshold,
                   crops=crops, threads=inference.threads if threads is None else threads, backend=inference.backend,
                   plate_format=inference.plate_format, reread=inference.reread, unsmear=inference.unsmear,
-                  junk_recheck=inference.junk_recheck_frames,
+                  junk_recheck=inference.junk_recheck_frames, alternate=inference.alternate_confirmed,
                   read_threshold=inference.read_threshold, all_candidates=inference.all_candidates or None,
                   zoom=ZoomPolicy(tiles_per_frame=inference.zoom_tiles_per_frame, by_change=inference.zoom_by_change),
                   provinces=ProvincePrior(inference.provinces, inference.province_weight) if inference.provinces else None)

@@ -72,20 +72,25 @@ def letterbox(image: np.ndarray, size: int = 512) -> tuple[np.ndarray, Letterbox
 
 
 def resize(image: np.ndarray, size: tuple[int, int], dst: np.ndarray | None = None) -> np.ndarray:
-    """The one resize of the detector's view (training and serving): shrink by the largest whole
-    factor with a box filter, then bilinear for the rest (< 2×); enlarge bilinear. OpenCV's
-    INTER_AREA at a fractional factor (1920 → 512) costs ~10 ms a 1080p frame on one core, this
-    ~1.3 ms, and stays within ~1 grey level of it on average (no aliasing: the box filter does
-    the large part of the reduction)."""
-    h, w = image.shape[:2]
+    """The one resize of the detector's view (training and serving): halve with a 2×2 box filter
+    while the picture is at least twice the target each way, then bilinear for the rest (< 2×);
+    enlarge bilinear. OpenCV's box filter is vectorised for an exact 2× only: a 1080p frame to
+    512×288 (measured on this project's CPU, one thread) costs 12.0 ms with INTER_AREA at the
+    fractional factor, 6.1 ms as a 3× box then bilinear, 1.4 ms as a 2× box then bilinear, and
+    the last is the closest of the three to the exact INTER_AREA result (0.82 grey levels mean
+    absolute difference, against 1.14 for the 3× box). An odd last row or column is dropped before
+    a halving (an exact 2× is what the fast path needs; under a pixel of the frame)."""
     nw, nh = size
-    k = min(w // nw, h // nh)
-    while k > 1 and (w % k or h % k):  # OpenCV's fast box filter needs an exact whole factor
-        k -= 1
-    if k > 1:
-        if (w // k, h // k) == (nw, nh):
-            return cv2.resize(image, (nw, nh), dst=dst, interpolation=cv2.INTER_AREA)
-        image = cv2.resize(image, (w // k, h // k), interpolation=cv2.INTER_AREA)
+    h, w = image.shape[:2]
+    halved = False
+    while w >= 2 * nw and h >= 2 * nh:
+        w, h, halved = w // 2, h // 2, True
+        image = cv2.resize(image[:2 * h, :2 * w], (w, h), interpolation=cv2.INTER_AREA)
+    if halved and (w, h) == (nw, nh):
+        if dst is None:
+            return image
+        np.copyto(dst, image)
+        return dst
     return cv2.resize(image, (nw, nh), dst=dst, interpolation=cv2.INTER_LINEAR)
 
 

@@ -118,6 +118,12 @@ def test_resize_stays_close_to_opencv_area_and_keeps_the_shape_for_any_size():
     canvas = np.zeros((288, 512, 3), np.uint8)
     res = g.resize(frame, (512, 288), dst=canvas)
     assert np.shares_memory(res, canvas) and np.array_equal(canvas, out)
+    half = cv2.resize(frame, (1024, 576), interpolation=cv2.INTER_AREA)   # halves exactly to the target
+    res = g.resize(half, (512, 288), dst=canvas)
+    assert np.shares_memory(res, canvas)
+    assert np.array_equal(canvas, cv2.resize(half, (512, 288), interpolation=cv2.INTER_AREA))
+    same = np.zeros((64, 64, 3), np.uint8)
+    assert not np.shares_memory(g.resize(same, (64, 64)), same)     # a new picture, never the input
 
 
 def test_view_shape_pads_the_letterboxed_picture_only_to_multiples_of_32():

@@ -71,7 +71,7 @@ def test_a_small_plate_in_a_large_frame_gets_corners_from_a_closer_look(shared, 
     assert len(plates) == 1 and box_iou(np.asarray([plates[0].corners]), gt)[0] < 0.5   # the old corners
     shipped.refiner.looks = 0
     after = [r for r in shipped.recognize([frame])[0] if box_iou(np.asarray([r.corners]), gt)[0] > 0.2]
-    assert shipped.refiner.looks == 1
+    assert shipped.refiner.looks >= 1              # (a junk box of the street may get one too)
     assert len(after) == 1 and after[0].text == "皖A17G05"
     assert box_iou(np.asarray([after[0].corners]), gt)[0] >= 0.5
     assert after[0].text_conf > plates[0].text_conf
