@@ -171,8 +171,9 @@ class InferenceConfig(_Model):
     provinces: list[str] = Field(default_factory=list)
     province_weight: float = Field(default=PROVINCE_WEIGHT, gt=0, le=1000)
     # Distant plates in frames over 500 px: full-resolution (or magnified) tiles of each camera's frame looked at
-    # in turn, this many per frame, and plates found there followed (alprd.cascade.zoom); 0 = off.
-    zoom_tiles_per_frame: int = Field(default=ZOOM_TILES_PER_FRAME, ge=0, le=64)
+    # in turn, this many per frame (a fraction: one every so many frames), and plates found there
+    # followed (alprd.cascade.zoom); 0 = off.
+    zoom_tiles_per_frame: float = Field(default=ZOOM_TILES_PER_FRAME, ge=0, le=64)
     # The tiles that changed most since their last look go first (a car driving in is looked at
     # at once); false = plain turn.
     zoom_by_change: bool = True

@@ -239,7 +239,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cars", type=int, default=20)
     ap.add_argument("--cameras", type=int, default=4)
     ap.add_argument("--fps", type=float, default=10.0, help="processed frames a second per camera")
-    ap.add_argument("--zoom-tiles", type=int, default=None,
+    ap.add_argument("--zoom-tiles", type=float, default=None,
                     help="inference.zoom_tiles_per_frame (default: the daemon's own); 0 = no second look")
     ap.add_argument("--inference", action="append", default=[], metavar="KEY=VALUE",
                     help="an inference option over the daemon's defaults (YAML value), e.g. unsmear=false; repeatable")

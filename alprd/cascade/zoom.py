@@ -73,7 +73,9 @@ DUE_CYCLES = 3                # a tile is looked at at least once every this man
 class ZoomPolicy:
     """How the second look runs. tiles_per_frame 0 turns it off."""
 
-    tiles_per_frame: int = ZOOM_TILES_PER_FRAME  # per stream and frame; ALL: every tile (stills)
+    # per stream and frame; a fraction looks at one tile every so many frames (0.5: every other);
+    # ALL: every tile (stills)
+    tiles_per_frame: float = ZOOM_TILES_PER_FRAME
     tile_view: tuple[int, int] = (576, 288)  # a tile's DSNet view, width × height (multiples of 32)
     tile_scale: float = 1.0                # view pixels per frame pixel in a tile
     # frame pixels two neighbouring tiles share, across and down: a plate this wide (this tall)
@@ -190,6 +192,7 @@ class _Follow:
 @dataclass
 class _Stream:
     next_tile: int = 0
+    credit: float = 0.0          # tiles owed to this stream (tiles_per_frame added each frame)
     follows: list[_Follow] = field(default_factory=list)
     # change ordering: per tile its thumbnail patch at its last look (or at the stream's first
     # frame) and the frames since; reset when the frame size changes
@@ -290,7 +293,14 @@ class SecondLook:
                 x0 = min(max(f.centre[0] - fw / 2, 0.0), max(w - fw, 0.0))
                 y0 = min(max(f.centre[1] - fh / 2, 0.0), max(h - fh, 0.0))
                 jobs.append(_Job(i, (x0, y0), True, p.follow_scale))
-            n = len(tiles) if p.tiles_per_frame == ALL else min(p.tiles_per_frame, len(tiles))
+            if p.tiles_per_frame == ALL:
+                n = len(tiles)
+            else:
+                st.credit += p.tiles_per_frame
+                n = min(int(st.credit), len(tiles))
+                st.credit = min(st.credit - n, 1.0)
+            if not n:
+                continue
             if p.by_change and n < len(tiles):
                 view = (p.tile_view[0] / scale, p.tile_view[1] / scale)
                 thumb = thumbnail(frame)

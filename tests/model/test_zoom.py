@@ -191,3 +191,14 @@ def test_a_still_scene_is_looked_at_once_then_only_when_its_tiles_are_overdue():
     assert looked[:n] == [[k] for k in range(n)]                  # the first turn: every tile
     assert not any(looked[n:DUE_CYCLES * n])                       # unchanged: nothing to look at
     assert looked[DUE_CYCLES * n:] == [[k] for k in range(n)]     # then each tile again, overdue
+
+
+def test_a_fraction_of_a_tile_per_frame_spreads_the_looks_over_frames():
+    tiles = tile_origins(1920, 1080, ZoomPolicy())
+    still = _scene(tiles, ZoomPolicy())
+    half = _looked_tiles(SecondLook(ZoomPolicy(tiles_per_frame=0.5, by_change=False)), [still] * 6)
+    assert half == [[], [0], [], [1], [], [2]]            # a tile every other frame, in turn
+    more = _looked_tiles(SecondLook(ZoomPolicy(tiles_per_frame=1.5, by_change=False)), [still] * 4)
+    assert [len(ks) for ks in more] == [1, 2, 1, 2] and sum(more, []) == list(range(6))
+    other = SecondLook(ZoomPolicy(tiles_per_frame=0.5, by_change=False))
+    assert _looked_tiles(other, [still] * 2, "a") + _looked_tiles(other, [still] * 2, "b") == [[], [0], [], [0]]
