@@ -11,7 +11,9 @@ Three parts, so each is testable alone:
   messages; the channel's reader thread copies their frames out of the cameras' shared-memory
   rings as they arrive (a frame already overwritten by its decoder is counted and skipped); one
   ``Results`` message per batch goes back, accounting in its BatchStats for every descriptor
-  received, so the main process knows exactly what is in flight.
+  received, so the main process knows exactly what is in flight. With several lanes (one
+  Recognizer per core) alprd.infer.lane_loop runs them instead: each lane reads its own cameras'
+  frames as soon as it is free and answers for them alone (no Batcher: no wait for a full batch).
 
 The main process gives the worker at most one batch of frames at a time (max_batch; see
 alprd.service.dispatch): frames wait in the main process, where the too old are skipped, not here.
@@ -224,13 +226,21 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
     channel.transform = lambda msg: _FramesRead(*read_frames(reader, msg.refs)) if isinstance(msg, Frames) else msg
     backend = getattr(recognizer, "backend", None)
     on = str(getattr(backend, "device", None) or inference.device)
-    loop = _WorkerLoop(channel, InferenceEngine.from_config(recognizer, cameras),
-                       Batcher(inference.batch_for(on), inference.max_wait_ms / 1000.0))
+    max_batch = inference.batch_for(on)
+    lanes = getattr(recognizer, "lanes", [recognizer])
+    if len(lanes) > 1:       # each lane reads its cameras' frames as soon as it is free
+        from alprd.infer.lane_loop import LaneLoop
+
+        loop = LaneLoop(channel, [InferenceEngine.from_config(r, cameras) for r in lanes], recognizer.lane_of,
+                        max_batch, _FramesRead, keep=recognizer.keep)
+    else:
+        loop = _WorkerLoop(channel, InferenceEngine.from_config(recognizer, cameras),
+                           Batcher(max_batch, inference.max_wait_ms / 1000.0))
     device = f"{getattr(backend, 'name', '?')} on {on}"
     log.info("inference worker ready on %s in %.1f s (%d lane(s), max batch %d, max wait %g ms%s)", device,
-             time.monotonic() - t0, len(getattr(recognizer, "lanes", [recognizer])), loop.batcher.max_batch, inference.max_wait_ms,
+             time.monotonic() - t0, len(lanes), max_batch, inference.max_wait_ms,
              "" if recognizer.trained else "; UNTRAINED weights: nothing will be read")
-    channel.send(WorkerReady(device, bool(recognizer.trained), loop.batcher.max_batch))
+    channel.send(WorkerReady(device, bool(recognizer.trained), max_batch))
     try:
         return loop.run()
     finally:

@@ -75,6 +75,11 @@ class Channel:
         except queue.Empty:
             return None
 
+    def post(self, msg: object) -> None:
+        """Deliver a message to this child's own loop, from another of its threads (get() returns
+        it like one from the parent): a worker lane says it is done this way."""
+        self._inbox.put(msg)
+
     def _read_loop(self) -> None:
         while True:
             try:

@@ -6,14 +6,22 @@ Three rules keep latency bounded on a machine that cannot keep up:
 - at most `credit` frames (one batch) are in flight, so the worker never holds a backlog;
 - per camera at most `slots` frames wait (their ring slots are reused by the decoder after that);
 - a frame that waited longer than `max_queue_s` is skipped: under overload the worker gets the
-  newest frames and events stay current, instead of lagging by the length of a queue.
+  newest frames and events stay current, instead of lagging by the length of a queue;
+- the cameras with the fewest frames in flight go first, but no camera's frames go out more than
+  MAX_LEAD_S of stream time ahead of another camera's oldest frame waiting or in flight (its own
+  backlog goes out as fast as the credit allows): a worker lane that
+  answered may run ahead of a busy one (alprd.infer.lane_loop), never far ahead, so events of
+  different cameras (an entry and an exit camera's visit) keep their order in stream time.
 Plain data in, plain data out: no processes, no clocks (callers pass `now`).
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 
 from alprd.stream.ring import FrameRef
+
+MAX_LEAD_S = 1.0        # stream seconds a camera's frames may go out ahead of the oldest one
 
 
 class FrameDispatcher:
@@ -23,15 +31,18 @@ class FrameDispatcher:
         self.max_queue_s = max_queue_s
         self._waiting: dict[str, deque[tuple[FrameRef, float]]] = {c: deque() for c in cameras}
         self._in_flight: dict[str, int] = dict.fromkeys(cameras, 0)
+        self._flying: dict[str, deque[float]] = {c: deque() for c in cameras}   # their timestamps
 
     # -- cameras -------------------------------------------------------------------------------
     def add_camera(self, cid: str) -> None:
         self._waiting.setdefault(cid, deque())
         self._in_flight.setdefault(cid, 0)
+        self._flying.setdefault(cid, deque())
 
     def remove_camera(self, cid: str) -> None:
         self._waiting.pop(cid, None)
         self._in_flight.pop(cid, None)
+        self._flying.pop(cid, None)
 
     def __contains__(self, cid: str) -> bool:
         return cid in self._waiting
@@ -84,16 +95,27 @@ class FrameDispatcher:
 
     # -- frames out ----------------------------------------------------------------------------
     def take(self) -> list[FrameRef]:
-        """The next frames for the worker, oldest (by stream time) first across cameras, as many as
-        the credit leaves room for. The caller sends them, then calls sent() or put_back()."""
+        """The next frames for the worker, as many as the credit leaves room for: the cameras with
+        the fewest frames in flight (or already taken) first, and among those the oldest frame (by
+        stream time) first; each camera's frames in order. So every camera gets a frame in each
+        batch before any gets a second, and a worker lane that answered for its cameras' frames
+        gets their next ones while another lane is still busy (alprd.infer.lane_loop). The
+        caller sends them, then calls sent() or put_back()."""
         room = self.credit - self.in_flight
         batch: list[FrameRef] = []
+        taken = dict(self._in_flight)
         while room > 0:
-            heads = [(q[0][0].timestamp, cid) for cid, q in self._waiting.items() if q]
+            oldest = {cid: min([q[0][0].timestamp] if q else [], default=math.inf) for cid, q in self._waiting.items()}
+            for cid, fq in self._flying.items():
+                if fq:
+                    oldest[cid] = min(oldest.get(cid, math.inf), fq[0])
+            heads = [(taken.get(cid, 0), q[0][0].timestamp, cid) for cid, q in self._waiting.items()
+                     if q and q[0][0].timestamp <= min((t for c, t in oldest.items() if c != cid), default=math.inf) + MAX_LEAD_S]
             if not heads:
                 break
-            _, cid = min(heads)
+            *_, cid = min(heads)
             batch.append(self._waiting[cid].popleft()[0])
+            taken[cid] = taken.get(cid, 0) + 1
             room -= 1
         return batch
 
@@ -101,6 +123,7 @@ class FrameDispatcher:
         for ref in refs:
             if ref.camera_id in self._in_flight:
                 self._in_flight[ref.camera_id] += 1
+                self._flying[ref.camera_id].append(ref.timestamp)
 
     def put_back(self, refs: list[FrameRef], now: float) -> None:
         """Frames take() gave out that could not be sent: first in line again, in order."""
@@ -114,11 +137,16 @@ class FrameDispatcher:
         for cid, n in by_camera.items():
             if cid in self._in_flight:
                 self._in_flight[cid] = max(0, self._in_flight[cid] - n)
+                flying = self._flying[cid]
+                for _ in range(min(n, len(flying))):   # a camera's frames are answered in order
+                    flying.popleft()
 
     def lose_in_flight(self) -> dict[str, int]:
         """The worker is gone: per camera, the frames that were in flight."""
         lost = {cid: n for cid, n in self._in_flight.items() if n}
         self._in_flight = dict.fromkeys(self._in_flight, 0)
+        for q in self._flying.values():
+            q.clear()
         return lost
 
     def clear_waiting(self) -> dict[str, int]:

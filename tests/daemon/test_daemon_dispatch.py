@@ -134,3 +134,33 @@ def test_a_message_of_an_unknown_kind_is_an_error_where_it_arrives():
     with pytest.raises(UnknownMessage):
         d.handlers.on_message(_Child(), Frames(()))  # worker-bound
     d.handlers.on_message(_Child(), Results((), BatchStats(batch=0, stale=0, refs_by_camera={})))
+
+
+def test_cameras_with_fewer_frames_in_flight_go_first_each_in_its_own_order():
+    """A worker lane that answered for its cameras gets their next frames, although another
+    camera's waiting frames are older (that camera's lane is still busy with its frames)."""
+    f = FrameDispatcher(["a", "b", "c"], slots=8, credit=4, max_queue_s=0.0)
+    for i in range(4):
+        f.received(_ref("a", i, 10.0 + 0.1 * i), now=0.0)
+        f.received(_ref("b", i, 10.02 + 0.1 * i), now=0.0)
+        f.received(_ref("c", i, 10.04 + 0.1 * i), now=0.0)
+    batch = f.take()
+    assert [(r.camera_id, r.seq) for r in batch] == [("a", 0), ("b", 0), ("c", 0), ("a", 1)]
+    f.sent(batch)
+    f.done({"b": 1, "c": 1})                     # one lane answered for b and c; a's is busy
+    assert [(r.camera_id, r.seq) for r in f.take()] == [("b", 1), ("c", 1)]
+
+
+
+def test_no_camera_runs_more_than_max_lead_ahead_of_another_but_its_own_backlog_goes_out():
+    from alprd.service.dispatch import MAX_LEAD_S
+
+    f = FrameDispatcher(["entry", "exit"], slots=8, credit=4, max_queue_s=0.0)
+    f.received(_ref("entry", 0, 100.0), now=0.0)
+    f.sent(f.take())                                          # entry's frame is being read
+    for i in range(3):
+        f.received(_ref("exit", i, 100.0 + MAX_LEAD_S * (0.5 + i)), now=0.0)
+    assert [r.seq for r in f.take()] == [0]                   # only what is within the lead
+    f.done({"entry": 1})                                      # entry is idle: no bound
+    batch = f.take()
+    assert [r.seq for r in batch] == [1, 2]                   # a camera's own backlog, at once

@@ -111,12 +111,13 @@ def test_geometry_clamps_the_roi():
 
 # -- the worker process -----------------------------------------------------------------------
 
-def _worker_process(rigged_weights, max_wait_ms):
-    """The real worker process (spawned by the real supervisor) with max_batch=2."""
+def _worker_process(rigged_weights, max_wait_ms, lanes=1):
+    """The real worker process (spawned by the real supervisor) with max_batch=2 (one lane: its
+    batches wait for max_batch or max_wait; several lanes read as soon as they are free)."""
     from alprd.infer.worker import run_worker
 
     inference = InferenceConfig(device="cpu", backend="torch", weights=str(rigged_weights),
-                                max_batch=2, max_wait_ms=max_wait_ms, threads=1)
+                                max_batch=2, max_wait_ms=max_wait_ms, threads=1, lanes=lanes)
     cams = [CameraConfig(id="a", url="a.mp4"), CameraConfig(id="b", url="b.mp4")]
     sup = Supervisor([ProcessSpec("worker", run_worker,
                                   kwargs=dict(inference=inference, cameras=cams, crops=False),
@@ -134,6 +135,12 @@ def _worker_process(rigged_weights, max_wait_ms):
 def worker(rigged_weights):
     """The worker with max_batch=2, max_wait=1 s."""
     yield from _worker_process(rigged_weights, 1000)
+
+
+@pytest.fixture(scope="module")
+def two_lanes(rigged_weights):
+    """The worker with two lanes and max_wait an hour (which lanes do not wait for)."""
+    yield from _worker_process(rigged_weights, 3_600_000, lanes=2)
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +222,30 @@ def test_the_worker_refuses_a_message_it_has_no_handler_for():
     loop = _WorkerLoop(_Inbox(), InferenceEngine(None), Batcher(2, 1.0))
     with pytest.raises(UnknownMessage, match="the inference worker"):
         loop.run()
+
+
+def test_with_two_lanes_each_cameras_frames_come_back_as_soon_as_its_lane_read_them(two_lanes):
+    """a and b are in different lanes: each lone frame is read at once (no wait for a full batch,
+    max_wait being an hour), each answered for in a Results of its own; a camera's frames keep
+    their order; stale refs are accounted for too."""
+    child = two_lanes.child("worker")
+    with FrameRing("a", slots=4) as ring_a, FrameRing("b", slots=4) as ring_b:
+        refs = [ring_a.write(_frame(320, 240, 1), 10.0), ring_b.write(_frame(160, 120, 2), 10.05)]
+        two_lanes.send(child, Frames(tuple(refs)))
+        got = [_next_results(two_lanes, 60) for _ in range(2)]      # a hang guard only
+        assert sorted(s.refs_by_camera.popitem()[0] for _, s in got) == ["a", "b"]
+        assert all(s.batch == 1 and len(r) == 1 and r[0].reads[0].text == RIGGED_TEXT for r, s in got)
+        more = [ring_a.write(_frame(320, 240, k), 11.0 + k) for k in range(3)]
+        two_lanes.send(child, Frames(tuple(more)))
+        seqs = []
+        while len(seqs) < 3:
+            results, stats = _next_results(two_lanes, 60)
+            seqs += [r.seq for r in results]
+            assert set(stats.refs_by_camera) == {"a"}
+        assert seqs == [r.seq for r in more]
+        old = ring_b.write(_frame(160, 120, 3), 12.0)
+        for k in range(4):                                          # old's slot is reused
+            ring_b.write(_frame(160, 120, 4 + k), 12.1 + k)
+        two_lanes.send(child, Frames((old,)))
+        results, stats = _next_results(two_lanes, 60)
+        assert results == () and stats.stale == 1 and stats.refs_by_camera == {"b": 1}
