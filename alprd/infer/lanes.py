@@ -11,7 +11,8 @@ suffice.
 A camera stays in one lane (its second look, followed plates and settled junk live in that
 lane's Recognizer), given on first sight to the lane with the fewest cameras. A batch is split by
 lane, the lanes run concurrently, and the results come back in the batch's order. Stills (no
-streams) are shared out in turn.
+streams) are shared out in turn. The daemon's worker does not batch across lanes: it gives each
+lane its own cameras' frames as soon as the lane is free (alprd.infer.lane_loop).
 """
 from __future__ import annotations
 
