@@ -240,7 +240,9 @@ def run_worker(channel, *, inference: InferenceConfig, cameras: list[CameraConfi
     log.info("inference worker ready on %s in %.1f s (%d lane(s), max batch %d, max wait %g ms%s)", device,
              time.monotonic() - t0, len(lanes), max_batch, inference.max_wait_ms,
              "" if recognizer.trained else "; UNTRAINED weights: nothing will be read")
-    channel.send(WorkerReady(device, bool(recognizer.trained), max_batch))
+    # the main process's credit: one batch, or with lanes one for each lane (a lane that answers
+    # finds its cameras' next frames waiting, and reads them as a batch, not one by one)
+    channel.send(WorkerReady(device, bool(recognizer.trained), max_batch * len(lanes)))
     try:
         return loop.run()
     finally:

@@ -149,15 +149,20 @@ def patient_worker(rigged_weights):
     yield from _worker_process(rigged_weights, 3_600_000)
 
 
+_RECEIVED: dict[int, list] = {}   # per supervisor, Results read but not yet asked for
+
+
 def _next_results(sup, timeout):
+    """The worker's next Results (several may arrive in one read: lanes answer on their own)."""
+    got = _RECEIVED.setdefault(id(sup), [])
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while not got and time.monotonic() < deadline:
         ready = multiprocessing.connection.wait(sup.waitables(), 0.05)
-        for _, msg in sup.receive(ready):
-            if isinstance(msg, Results):
-                return msg.results, msg.stats
+        got += [(msg.results, msg.stats) for _, msg in sup.receive(ready) if isinstance(msg, Results)]
         sup.poll()
-    raise AssertionError("no results from the worker")
+    if not got:
+        raise AssertionError("no results from the worker")
+    return got.pop(0)
 
 
 def test_worker_batches_frames_of_two_cameras_without_waiting_for_max_wait(patient_worker):
