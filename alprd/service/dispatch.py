@@ -104,20 +104,29 @@ class FrameDispatcher:
         room = self.credit - self.in_flight
         batch: list[FrameRef] = []
         taken = dict(self._in_flight)
+        # per camera its oldest frame in flight (or taken now): the other cameras' lead counts from it
+        flying = {cid: q[0] for cid, q in self._flying.items() if q}
         while room > 0:
-            oldest = {cid: min([q[0][0].timestamp] if q else [], default=math.inf) for cid, q in self._waiting.items()}
-            for cid, fq in self._flying.items():
-                if fq:
-                    oldest[cid] = min(oldest.get(cid, math.inf), fq[0])
+            oldest = {cid: q[0][0].timestamp for cid, q in self._waiting.items() if q}
+            for cid, t in flying.items():
+                oldest[cid] = min(oldest.get(cid, t), t)
             heads = [(taken.get(cid, 0), q[0][0].timestamp, cid) for cid, q in self._waiting.items()
-                     if q and q[0][0].timestamp <= min((t for c, t in oldest.items() if c != cid), default=math.inf) + MAX_LEAD_S]
+                     if q and q[0][0].timestamp <= self._limit(cid, oldest)]
             if not heads:
                 break
             *_, cid = min(heads)
-            batch.append(self._waiting[cid].popleft()[0])
+            ref = self._waiting[cid].popleft()[0]
+            batch.append(ref)
+            flying.setdefault(cid, ref.timestamp)
             taken[cid] = taken.get(cid, 0) + 1
             room -= 1
         return batch
+
+    @staticmethod
+    def _limit(cid: str, oldest: dict[str, float]) -> float:
+        """The latest stream time a frame of `cid` may have to go out: MAX_LEAD_S past the oldest
+        frame of any other camera (none: no limit)."""
+        return min((t for c, t in oldest.items() if c != cid), default=math.inf) + MAX_LEAD_S
 
     def sent(self, refs: list[FrameRef]) -> None:
         for ref in refs:
@@ -138,7 +147,9 @@ class FrameDispatcher:
             if cid in self._in_flight:
                 self._in_flight[cid] = max(0, self._in_flight[cid] - n)
                 flying = self._flying[cid]
-                for _ in range(min(n, len(flying))):   # a camera's frames are answered in order
+                # a camera's frames are answered in order (a stale ref counted early makes its
+                # camera's oldest frame in flight look a frame newer: the lead is approximate)
+                for _ in range(min(n, len(flying))):
                     flying.popleft()
 
     def lose_in_flight(self) -> dict[str, int]:

@@ -164,3 +164,13 @@ def test_no_camera_runs_more_than_max_lead_ahead_of_another_but_its_own_backlog_
     f.done({"entry": 1})                                      # entry is idle: no bound
     batch = f.take()
     assert [r.seq for r in batch] == [1, 2]                   # a camera's own backlog, at once
+
+
+def test_a_frame_taken_in_the_same_batch_bounds_the_other_cameras_lead():
+    from alprd.service.dispatch import MAX_LEAD_S
+
+    f = FrameDispatcher(["entry", "exit"], slots=8, credit=4, max_queue_s=0.0)
+    f.received(_ref("entry", 0, 100.0), now=0.0)
+    for i in range(3):
+        f.received(_ref("exit", i, 100.0 + MAX_LEAD_S * (0.5 + i)), now=0.0)
+    assert [(r.camera_id, r.seq) for r in f.take()] == [("entry", 0), ("exit", 0)]
