@@ -120,7 +120,11 @@ def test_discovery_configs_are_retained_and_validate_against_the_documented_sche
     try:
         assert wait_until(lambda: s.target.connected)
         s.flush(10)
-        # a subscriber that joins later (Home Assistant starting) gets the retained configs
+        # the configs are at the broker once a subscriber got all six (live or retained)...
+        first = Subscriber(mosquitto.port, ["homeassistant/#"])
+        assert wait_until(lambda: len({t for t, _, _ in first.on("homeassistant/")}) == 6)
+        first.close()
+        # ...and a subscriber that joins later (Home Assistant starting) gets them retained
         sub = Subscriber(mosquitto.port, ["homeassistant/#", "alprd/status"])
         assert wait_until(lambda: len(sub.on("homeassistant/")) == 6 and sub.on("alprd/status"))
     finally:
