@@ -22,7 +22,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from alprd.messages import BatchStats, Cameras, Handlers, Results, Stop
+from alprd.infer.worker import CameraGeometry, results_message
+from alprd.messages import Cameras, Handlers, Stop
 
 log = logging.getLogger(__name__)
 
@@ -109,19 +110,11 @@ class LaneLoop:
         self._send(msg.frames, msg.results, msg.infer_s)
 
     def _send(self, frames: list, results: list, infer_s: float) -> None:
-        """One Results for a lane's batch, with the stale refs seen since the previous Results,
-        so the main process knows exactly what is in flight."""
-        by_camera = dict(self.stale)
-        for cam, *_ in frames:
-            by_camera[cam] = by_camera.get(cam, 0) + 1
-        stats = BatchStats(batch=len(frames), stale=sum(self.stale.values()), refs_by_camera=by_camera,
-                           infer_s=infer_s, filtered=sum(e.filtered for e in self.engines))
+        """One Results for a lane's batch, with the stale refs seen since the previous Results."""
+        self.channel.send(results_message(frames, results, self.stale, infer_s, sum(e.filtered for e in self.engines)))
         self.stale = {}
-        self.channel.send(Results(tuple(results), stats))
 
     def on_cameras(self, msg: Cameras) -> None:  # a reload changed the camera list
-        from alprd.infer.worker import CameraGeometry
-
         geometry = {c.id: CameraGeometry.from_config(c) for c in msg.cameras}
         for engine in self.engines:
             engine.geometry = geometry

@@ -301,13 +301,19 @@ class _WorkerLoop:
         seen since the previous Results, so the main process knows exactly what is in flight."""
         t0 = time.perf_counter()
         results = self.engine.process(frames)
-        by_camera = dict(self.stale)
-        for cam, *_ in frames:
-            by_camera[cam] = by_camera.get(cam, 0) + 1
-        stats = BatchStats(batch=len(frames), stale=sum(self.stale.values()), refs_by_camera=by_camera,
-                           infer_s=time.perf_counter() - t0, filtered=self.engine.filtered)
+        self.channel.send(results_message(frames, results, self.stale, time.perf_counter() - t0, self.engine.filtered))
         self.stale = {}
-        self.channel.send(Results(tuple(results), stats))
+
+
+def results_message(frames: list, results: list, stale: dict[str, int], infer_s: float, filtered: int) -> Results:
+    """The Results of a batch: its reads, and in its BatchStats every descriptor it answers for
+    (its frames and the stale refs seen since the previous Results), so the main process knows
+    exactly what is in flight."""
+    by_camera = dict(stale)
+    for cam, *_ in frames:
+        by_camera[cam] = by_camera.get(cam, 0) + 1
+    return Results(tuple(results), BatchStats(batch=len(frames), stale=sum(stale.values()), refs_by_camera=by_camera,
+                                              infer_s=infer_s, filtered=filtered))
 
 
 def read_frames(reader, refs) -> tuple[list[tuple[str, int, float, np.ndarray]], dict[str, int]]:

@@ -30,18 +30,16 @@ class FrameDispatcher:
         self.credit = credit
         self.max_queue_s = max_queue_s
         self._waiting: dict[str, deque[tuple[FrameRef, float]]] = {c: deque() for c in cameras}
-        self._in_flight: dict[str, int] = dict.fromkeys(cameras, 0)
-        self._flying: dict[str, deque[float]] = {c: deque() for c in cameras}   # their timestamps
+        # per camera the stream times of its frames in flight, oldest first (their count is its in-flight count)
+        self._flying: dict[str, deque[float]] = {c: deque() for c in cameras}
 
     # -- cameras -------------------------------------------------------------------------------
     def add_camera(self, cid: str) -> None:
         self._waiting.setdefault(cid, deque())
-        self._in_flight.setdefault(cid, 0)
         self._flying.setdefault(cid, deque())
 
     def remove_camera(self, cid: str) -> None:
         self._waiting.pop(cid, None)
-        self._in_flight.pop(cid, None)
         self._flying.pop(cid, None)
 
     def __contains__(self, cid: str) -> bool:
@@ -50,17 +48,17 @@ class FrameDispatcher:
     # -- what the caller reads -----------------------------------------------------------------
     @property
     def in_flight(self) -> int:
-        return sum(self._in_flight.values())
+        return sum(len(q) for q in self._flying.values())
 
     def in_flight_of(self, cid: str) -> int:
-        return self._in_flight.get(cid, 0)
+        return len(self._flying.get(cid, ()))
 
     def waiting_of(self, cid: str) -> int:
         return len(self._waiting.get(cid, ()))
 
     def busy(self, cid: str) -> bool:
         """Frames of this camera are waiting or in flight."""
-        return bool(self._waiting.get(cid)) or bool(self._in_flight.get(cid))
+        return bool(self._waiting.get(cid)) or bool(self._flying.get(cid))
 
     def drained(self) -> bool:
         return not self.in_flight and not any(self._waiting.values())
@@ -103,7 +101,7 @@ class FrameDispatcher:
         caller sends them, then calls sent() or put_back()."""
         room = self.credit - self.in_flight
         batch: list[FrameRef] = []
-        taken = dict(self._in_flight)
+        taken = {cid: len(q) for cid, q in self._flying.items()}
         # per camera its oldest frame in flight (or taken now): the other cameras' lead counts from it
         flying = {cid: q[0] for cid, q in self._flying.items() if q}
         while room > 0:
@@ -130,8 +128,7 @@ class FrameDispatcher:
 
     def sent(self, refs: list[FrameRef]) -> None:
         for ref in refs:
-            if ref.camera_id in self._in_flight:
-                self._in_flight[ref.camera_id] += 1
+            if ref.camera_id in self._flying:
                 self._flying[ref.camera_id].append(ref.timestamp)
 
     def put_back(self, refs: list[FrameRef], now: float) -> None:
@@ -144,9 +141,8 @@ class FrameDispatcher:
     def done(self, by_camera: dict[str, int]) -> None:
         """The worker answered for these frames (processed or stale)."""
         for cid, n in by_camera.items():
-            if cid in self._in_flight:
-                self._in_flight[cid] = max(0, self._in_flight[cid] - n)
-                flying = self._flying[cid]
+            flying = self._flying.get(cid)
+            if flying is not None:
                 # a camera's frames are answered in order (a stale ref counted early makes its
                 # camera's oldest frame in flight look a frame newer: the lead is approximate)
                 for _ in range(min(n, len(flying))):
@@ -154,8 +150,7 @@ class FrameDispatcher:
 
     def lose_in_flight(self) -> dict[str, int]:
         """The worker is gone: per camera, the frames that were in flight."""
-        lost = {cid: n for cid, n in self._in_flight.items() if n}
-        self._in_flight = dict.fromkeys(self._in_flight, 0)
+        lost = {cid: len(q) for cid, q in self._flying.items() if q}
         for q in self._flying.values():
             q.clear()
         return lost
