@@ -91,6 +91,8 @@ def bus_problem(endpoint: str) -> str | None:
     says who holds it when it starts."""
     import zmq
 
+    if endpoint.startswith("ipc://"):
+        return _ipc_problem(endpoint)
     port = endpoint.rsplit(":", 1)[-1] if endpoint.startswith("tcp://") else ""
     if port.isdigit() and int(port) > 65535:  # ZeroMQ would take it modulo 65536
         return f"port {port} is out of range (0-65535; 0 = any free port)"
@@ -106,6 +108,38 @@ def bus_problem(endpoint: str) -> str | None:
     finally:
         sock.close()
         ctx.term()
+    return None
+
+
+def _ipc_problem(endpoint: str) -> str | None:
+    """bus_problem for ipc:// without binding: libzmq binds an ipc path by first deleting whatever
+    is there, so a trial bind while the daemon runs (check-config, a reload) took the live bus's
+    socket file away and no new subscriber could connect until a restart."""
+    import errno
+    import os
+    import stat
+
+    from alprd.sinks.bus import IPC_PATH_MAX
+
+    path = endpoint[len("ipc://"):]
+    if len(os.fsencode(path)) > IPC_PATH_MAX:
+        return f"the ipc path is {len(os.fsencode(path))} bytes long (at most {IPC_PATH_MAX})"
+    target = Path(path)
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        return f"cannot bind {_short(endpoint)} ({exc.strerror})"
+    if mode is not None and not stat.S_ISSOCK(mode):
+        return f"{_short(path)} exists and is not a socket (binding would delete it)"
+    if mode is not None:
+        return None  # a live bus (perhaps this daemon's) or a stale file that binding replaces
+    parent = target.parent
+    if not parent.is_dir():
+        return f"cannot bind {_short(endpoint)} ({os.strerror(errno.ENOENT)})"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot bind {_short(endpoint)} ({os.strerror(errno.EACCES)})"
     return None
 
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import socket
 import threading
 import time
 import uuid
@@ -55,6 +56,9 @@ _BACKLOG_EVERY_S = 0.02       # how often connections' unread bytes are looked a
 _EVENT_BATCH = 1000            # events sent between two looks at the subscriptions
 _LOG_EVERY_S = 60.0
 _SETTLE_S = 2.0               # how long a closing bus waits for libzmq to clean up ended connections
+IPC_PATH_MAX = 107            # bytes of an ipc:// path that fit sockaddr_un.sun_path (Linux)
+
+
 class BusError(RuntimeError):
     """The bus could not start (bad endpoint, address in use, unreadable key file)."""
 
@@ -74,6 +78,19 @@ def is_local_endpoint(endpoint: str) -> bool:
         return True
     host = rest.rsplit(":", 1)[0].strip("[]").lower()
     return host in ("localhost", "lo", "::1") or host.startswith("127.")
+
+
+def ipc_listening(path: str) -> bool:
+    """Whether a process listens on the Unix socket file `path` (a connect succeeds)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 def load_server_keys(secret_file: str) -> tuple[bytes, bytes]:
@@ -204,7 +221,12 @@ class BusSink:
             self._auth = serve_curve(sock, self._ctx, public, secret, cfg.curve_clients_dir,
                                      "sinks.bus.curve_clients_dir", BusError)
         if cfg.endpoint.startswith("ipc://"):
-            Path(cfg.endpoint[len("ipc://"):]).parent.mkdir(parents=True, exist_ok=True)
+            path = cfg.endpoint[len("ipc://"):]
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if ipc_listening(path):  # libzmq would silently take the path from its owner
+                sock.close(0)
+                raise BusAddressInUse(f"sinks.bus.endpoint: {cfg.endpoint} is already in use (a process "
+                                      "listens on that socket file); stop it or choose another endpoint")
         try:
             sock.bind(cfg.endpoint)
         except zmq.ZMQError as exc:

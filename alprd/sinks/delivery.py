@@ -143,8 +143,11 @@ class DeliverySink:
         settings = DurableSettings(batch_size=batch_size, flush_interval_s=0.05,
                                    retry_max_s=cfg.retry_max_s, spool_max_mb=cfg.spool_max_mb,
                                    fsync=fsync)
-        self.durable_sink = DurableSink(name, target, spool_dir, settings, label=label, log=logger)
+        self.durable_sink = DurableSink(name, target, spool_dir, settings, label=label, log=logger,
+                                        start=False)
+        # counted before the first delivery: one acknowledged meanwhile would be subtracted twice
         counters.add(pending=count_pending(self.durable_sink))
+        self.durable_sink.start()
 
     def accepts(self, event) -> bool:
         return ((not self._kinds or event.kind in self._kinds)

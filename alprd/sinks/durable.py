@@ -102,7 +102,7 @@ class DurableSink:
 
     def __init__(self, name: str, target: Target, spool_dir: str | Path, settings: DurableSettings,
                  *, label: str | None = None, accepts: Callable[[PlateEvent], bool] | None = None,
-                 log: logging.Logger | None = None) -> None:
+                 log: logging.Logger | None = None, start: bool = True) -> None:
         self.name = name
         self.target = target
         self.settings = settings
@@ -130,7 +130,13 @@ class DurableSink:
             self._behind_since = time.monotonic()
             self.log.info("%s: replaying %d spooled bytes from %s", self.label, pending, self.spool.dir)
         self._thread = threading.Thread(target=self._run, name=f"{name}-sink", daemon=True)
-        self._thread.start()
+        if start:
+            self._thread.start()
+
+    def start(self) -> None:
+        """Begin delivering (constructed with start=False: the owner first counted the spool)."""
+        if self._thread.ident is None:
+            self._thread.start()
 
     # --- Sink protocol -------------------------------------------------------------------------
     def publish(self, event: PlateEvent) -> None:

@@ -85,6 +85,20 @@ def test_check_config_finds_an_unbindable_bus_endpoint(tmp_path):
             (why in res.stderr and "sinks.bus.endpoint" in res.stderr), res.stderr
 
 
+def test_an_ipc_bus_path_that_names_a_file_or_is_too_long_is_a_config_error(tmp_path):
+    precious = tmp_path / "notes.txt"
+    precious.write_text("keep me")
+    long_dir = tmp_path / ("d" * 100)
+    long_dir.mkdir()
+    for endpoint, why in ((f"ipc://{precious}", "exists and is not a socket (binding would delete it)"),
+                          (f"ipc://{long_dir}/bus.sock", "bytes long (at most 107)")):
+        cfg = _write(tmp_path, _cfg(sinks={"bus": {"endpoint": endpoint}}))
+        res = run_alprd("check-config", "-c", str(cfg), cwd=tmp_path)
+        assert res.returncode == 2, res.stdout
+        assert "sinks.bus.endpoint: " in res.stderr and why in res.stderr, res.stderr
+    assert precious.read_text() == "keep me"
+
+
 def test_a_bus_port_held_by_someone_else_is_not_a_config_error(tmp_path):
     with socket.socket() as held:  # perhaps this very daemon, running: `run` says who holds it
         held.bind(("127.0.0.1", 0))

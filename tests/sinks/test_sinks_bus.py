@@ -217,7 +217,7 @@ def test_close_without_linger_ends_every_connection_before_the_socket_closes(bus
 def test_bind_errors_raise_at_construction(bus):
     import os
 
-    from alprd.sinks.bus import BusAddressInUse
+    from alprd.sinks.bus import BusAddressInUse, BusError
 
     sink = bus()
     with pytest.raises(BusAddressInUse, match=f"is already in use by pid {os.getpid()} ") as held:
@@ -229,6 +229,35 @@ def test_bind_errors_raise_at_construction(bus):
 
 def test_ipc_endpoint(bus, tmp_path):
     sink = bus(endpoint=f"ipc://{tmp_path}/run/alprd.sock")
+    sub = _sub(sink.endpoint)
+    assert _joined(sink, sub)
+    sub.close()
+
+
+def test_an_ipc_bus_keeps_its_socket_file_through_a_config_check_and_a_second_daemon(bus, tmp_path):
+    """libzmq binds an ipc path by deleting what is there: the config check (check-config, every
+    reload) once did a trial bind, after which no new subscriber could reach the running bus."""
+    from alprd.service.preflight import bus_problem
+    from alprd.sinks.bus import BusAddressInUse, BusError
+
+    endpoint = f"ipc://{tmp_path}/alprd.sock"
+    sink = bus(endpoint=endpoint)
+    assert bus_problem(endpoint) is None          # the live bus (this daemon's) is no config error
+    with pytest.raises(BusAddressInUse, match="already in use"):
+        BusSink(BusSinkConfig(endpoint=endpoint))  # a second daemon on the same path
+    late = _sub(endpoint)                          # a subscriber that joins after both
+    assert _joined(sink, late)
+    late.close()
+
+
+def test_a_stale_ipc_socket_file_is_replaced(bus, tmp_path):
+    import socket as pysocket
+
+    path = tmp_path / "alprd.sock"
+    stale = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()                                  # the file of a daemon killed with -9
+    sink = bus(endpoint=f"ipc://{path}")
     sub = _sub(sink.endpoint)
     assert _joined(sink, sub)
     sub.close()

@@ -200,10 +200,10 @@ def test_kill_9_with_deliveries_pending_then_restart_loses_nothing(tmp_path):
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-    recv.start()
-    s = sink(tmp_path, recv.url)  # the restarted daemon's sink on the same spool
+    s = sink(tmp_path, recv.url)  # the restarted daemon's sink on the same spool, receiver still down
     try:
         assert s.metrics()["pending"] == 10
+        recv.start()
         got = recv.wait_for(10)
         assert wait_until(lambda: s.metrics()["pending"] == 0)
     finally:
