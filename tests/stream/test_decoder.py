@@ -36,8 +36,25 @@ def finish(proc, timeout=60.0):
     assert not segments_of(proc.pid), "decoder left its ring in /dev/shm"
 
 
+class PipeQueue:
+    """An out_queue that sends each descriptor at once, as the daemon's channel does. A
+    multiprocessing.Queue hands its items to a feeder thread, and run_decoder cancels that thread's
+    join at exit (a consumer may be gone): the last descriptors were lost when the machine was slow."""
+
+    def __init__(self) -> None:
+        self.r, self.w = CTX.Pipe(duplex=False)
+
+    def put_nowait(self, item) -> None:
+        self.w.send(item)
+
+    def get(self, timeout: float):
+        if not self.r.poll(timeout):
+            raise queue.Empty
+        return self.r.recv()
+
+
 def test_file_frames_flow_through_ring_and_queue(video_file):
-    q = CTX.Queue(maxsize=16)
+    q = PipeQueue()
     proc, _, stats = start(CameraConfig(id="gate", url=str(video_file)), q)
     got = []
     with RingReader() as reader:
