@@ -83,49 +83,38 @@ _ALLOWED, _LENGTHS = _stack(_MASKS)
 
 def _viterbi(logp: np.ndarray, allowed: np.ndarray, lengths: np.ndarray):
     """Viterbi over the CTC lattices of M layouts at once (one numpy step per time step for all of
-    them: the repair of a read costs one pass, not one per layout). T×C log-probs, M×L×C allowed
-    classes per position (nothing past a layout's length) → each layout's best score and the
-    back-pointers."""
+    them: the repair of a read costs one pass, not one per layout). T×M×L×C log-probs, M×L×C allowed
+    classes per position (nothing past a layout's length) → each layout's best score and every
+    step's scores, from which _trace recovers the path (no back-pointers kept: the step is a few
+    numpy calls on small arrays, so their number is its cost)."""
     steps, ncls = logp.shape
     m, n, _ = allowed.shape
     emit = np.where(allowed[None], logp[:, None, None, :], _NEG)            # T×M×L×C
     chars = np.full((m, n, ncls), _NEG)      # best path ending in char state (layout, k, c)
     blanks = np.full((m, n + 1), _NEG)       # ... in the blank before position k (n: after the last)
     chars[:, 0], blanks[:, 0] = emit[0, :, 0], logp[0, BLANK]
-    src_char = np.zeros((steps, m, n, ncls), np.int8)   # 0 stay, 1 from blank k, 2 from char k-1
-    src_prev = np.zeros((steps, m, n, ncls), np.int16)  # ... which class at k-1
-    src_blank = np.zeros((steps, m, n + 1), np.int16)   # -1 stay, else the class at k-1
-    classes = np.arange(ncls)[None, None]
-    lay, pos = np.arange(m)[:, None], np.arange(n)[None]
-    neg_col, zero_col = np.full((m, 1), _NEG), np.zeros((m, 1), np.int64)
+    char_hist, blank_hist = [chars], [blanks]
+    neg_col = np.full((m, 1), _NEG)
+    prev = np.full((m, n, ncls), _NEG)       # best from char k-1 of another class (a repeat needs a blank)
     for t in range(1, steps):
-        i1 = chars.argmax(2)
-        v1 = chars[lay, pos, i1]
-        second = chars.copy()
-        second[lay, pos, i1] = _NEG
-        i2 = second.argmax(2)
-        v2 = second[lay, pos, i2]
-        prev_v = np.full(chars.shape, _NEG)
-        prev_i = np.zeros(chars.shape, np.int16)
-        same = classes == i1[:, :-1, None]                       # a repeat needs a blank between
-        prev_v[:, 1:] = np.where(same, v2[:, :-1, None], v1[:, :-1, None])
-        prev_i[:, 1:] = np.where(same, i2[:, :-1, None], i1[:, :-1, None])
-        cand = np.stack((chars, np.broadcast_to(blanks[:, :n, None], chars.shape), prev_v))
-        src_char[t], src_prev[t] = cand.argmax(0), prev_i
-        chars = cand.max(0) + emit[t]
-        from_char = np.concatenate((neg_col, v1), axis=1)
-        src_blank[t] = np.where(from_char > blanks, np.concatenate((zero_col, i1), axis=1), -1)
-        blanks = np.maximum(blanks, from_char) + logp[t, BLANK]
+        top2 = np.partition(chars, ncls - 2, axis=2)
+        v1, v2 = top2[:, :, -1], top2[:, :, -2]
+        prev[:, 1:] = np.where(chars[:, :-1] >= v1[:, :-1, None], v2[:, :-1, None], v1[:, :-1, None])
+        chars = np.maximum(np.maximum(chars, blanks[:, :n, None]), prev) + emit[t]
+        blanks = np.maximum(blanks, np.concatenate((neg_col, v1), axis=1)) + logp[t, BLANK]
+        char_hist.append(chars)
+        blank_hist.append(blanks)
     end_char = chars[np.arange(m), lengths - 1].max(1)
     end_blank = blanks[np.arange(m), lengths]
     scores = np.where(lengths > steps, _NEG, np.maximum(end_char, end_blank))
-    return scores, end_char, end_blank, chars, (src_char, src_prev, src_blank)
+    return scores, end_char, end_blank, chars, (char_hist, blank_hist)
 
 
-def _trace(logp, j, n, end_char, end_blank, chars, srcs) -> tuple[list[int], list[float]]:
+def _trace(logp, j, n, end_char, end_blank, chars, hist) -> tuple[list[int], list[float]]:
     """Layout j's best path (its length n) → its class per position, each character's highest
-    probability along the path."""
-    src_char, src_prev, src_blank = (s[:, j] for s in srcs)
+    probability along the path. Each step's predecessor is recomputed from the previous step's
+    scores, preferring (on ties) staying, then the blank, then the previous character."""
+    char_hist, blank_hist = hist
     steps = logp.shape[0]
     if end_blank > end_char:
         kind, k, c = "blank", n, -1
@@ -133,17 +122,26 @@ def _trace(logp, j, n, end_char, end_blank, chars, srcs) -> tuple[list[int], lis
         kind, k, c = "char", n - 1, int(chars[j, n - 1].argmax())
     out, probs = [0] * n, [0.0] * n
     for t in range(steps - 1, 0, -1):
+        pc, pb = char_hist[t - 1][j], blank_hist[t - 1][j]
         if kind == "char":
             out[k], probs[k] = c, max(probs[k], float(np.exp(logp[t, c])))
-            s = src_char[t, k, c]
-            if s == 1:
+            if k > 0:
+                other = pc[k - 1].copy()
+                other[c] = _NEG
+                c_prev = int(other.argmax())
+                from_char = other[c_prev]
+            else:
+                from_char = _NEG
+            if pc[k, c] >= pb[k] and pc[k, c] >= from_char:
+                continue                       # stayed on the same character
+            if pb[k] >= from_char:
                 kind = "blank"
-            elif s == 2:
-                k, c = k - 1, int(src_prev[t, k, c])
-        else:
-            s = int(src_blank[t, k])
-            if s >= 0:
-                kind, k, c = "char", k - 1, s
+            else:
+                k, c = k - 1, c_prev
+        elif k > 0:
+            c_prev = int(pc[k - 1].argmax())
+            if pc[k - 1, c_prev] > pb[k]:
+                kind, k, c = "char", k - 1, c_prev
     if kind == "char":
         out[k], probs[k] = c, max(probs[k], float(np.exp(logp[0, c])))
     return out, probs
