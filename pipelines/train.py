@@ -90,6 +90,22 @@ def load_config(path: str | Path, sets: list[str] | None = None) -> dict:
 
 # ---------------------------------------------------------------- small helpers
 
+def load_modules(net: torch.nn.Module, state: dict, modules: list[str] | None = None) -> None:
+    """A checkpoint's weights into `net`: all of them, or only its named top-level modules (an
+    init's `modules: [stem, stage2]`: a backbone kept, the rest left as initialised)."""
+    if modules is None:
+        net.load_state_dict(state)
+        return
+    unknown = [m for m in modules if not hasattr(net, m)]
+    if unknown:
+        raise ValueError(f"init: {type(net).__name__} has no module {', '.join(unknown)}")
+    picked = {k: v for k, v in state.items() if k.split(".", 1)[0] in modules}
+    missing, unexpected = net.load_state_dict(picked, strict=False)
+    left = [k for k in missing if k.split(".", 1)[0] in modules]
+    if left or unexpected:
+        raise ValueError(f"init: the checkpoint does not fit {', '.join(modules)} ({(left + unexpected)[:3]})")
+
+
 def lr_factor(step: int, cfg: dict) -> float:
     o, total = cfg["optim"], max(1, cfg["steps"])
     warm = min(o["warmup_steps"], total // 2)
@@ -181,7 +197,7 @@ class Trainer:
                 continue
             ck = load_checkpoint(spec["path"])
             for part in spec.get("parts", ["dsnet", "rsnet"]):
-                getattr(self, part).load_state_dict(ck[part])
+                load_modules(getattr(self, part), ck[part], spec.get("modules"))
         self.dsnet.to(self.device)
         self.rsnet.to(self.device)
         if self.channels_last:

@@ -100,6 +100,30 @@ def test_init_loads_parts_and_skips_optional_missing(tmp_path):
         assert torch.equal(tr.rsnet.state_dict()[k], v), k
 
 
+def test_init_can_take_only_named_modules_of_a_net(tmp_path):
+    from alprd.model.dsnet import DSNet
+    from alprd.model.rsnet import RSNet
+    from alprd.model.weights import save_weights
+
+    torch.manual_seed(1)
+    ds = DSNet()
+    save_weights(tmp_path / "w.pt", ds, RSNet(), {})
+    cfg = _cfg()
+    cfg["init"] = [{"path": str(tmp_path / "w.pt"), "parts": ["dsnet"], "modules": ["stem", "stage2"]}]
+    tr = Trainer(cfg, tmp_path / "i", "cpu", resume=False)
+    got = tr.dsnet.state_dict()
+    torch.manual_seed(2)
+    other = DSNet().state_dict()   # what a random start looks like: only weights that differ tell
+    told = [k for k, v in ds.state_dict().items() if not torch.equal(v, other[k])]
+    assert any(k.startswith("stage2.") for k in told) and any(k.startswith("head.") for k in told)
+    for k in told:
+        kept = k.split(".", 1)[0] in ("stem", "stage2")
+        assert torch.equal(got[k], ds.state_dict()[k]) == kept, k   # the backbone's, the head's own
+    cfg["init"][0]["modules"] = ["stem", "no_such_module"]
+    with pytest.raises(ValueError, match="no module no_such_module"):
+        Trainer(cfg, tmp_path / "j", "cpu", resume=False)
+
+
 def test_rec_corners_take_best_scoring_positive_cell(tmp_path):
     import numpy as np
 
