@@ -146,6 +146,9 @@ def run(root: Path, cars: int, cameras: int, fps: float, workdir: Path, seed: in
     load_before = load_average()
     r = run_daemon(cfg_path, state, paced=True, timeout=max(300.0, seconds * 6))
     events = [e for _, e in r["events"]]
+    with open(state / "events.jsonl", "w", encoding="utf-8") as f:  # kept with --keep: what made the score
+        for e in events:
+            f.write(json.dumps(e, ensure_ascii=False) + "\n")
     return {"machine": machine(), "video": {"path": str(video), "size": "1920x1080", "fps": 25,
                                             "cars": len(passes), "plate_width_px": list(WIDTHS)},
             "cameras": cameras, "camera_fps": fps, "zoom_tiles_per_frame": zoom_tiles,

@@ -51,6 +51,8 @@ class Track:
         self.best_weight = -1.0
         self.last_text = ""
         self.preview_sent = False
+        self.misses = 0       # processed frames since this track was last seen
+        self.after_gap = False  # frames were skipped since it was last seen
         self.add(read, ts)
 
     # -- updates -------------------------------------------------------------------------------
@@ -66,6 +68,7 @@ class Track:
                 a = 1.0 if self.hits == 1 else _VELOCITY_ALPHA  # first measurement taken as is
                 self.velocity = (a * vx + (1 - a) * self.velocity[0], a * vy + (1 - a) * self.velocity[1])
         self.hits += 1
+        self.misses, self.after_gap = 0, False
         self.last_seen = max(self.last_seen, ts)
         self.last_box = box
         self._update_stillness(box, ts)

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 # Shorter reads are fragments (a plate entering the frame) and do not match a track by text.
 TEXT_MATCH_MIN = 6
+# After frames were skipped, a track ends only once this many processed frames in a row missed it:
+# one missed look after a gap (a distant plate the detector misses now and then) ended the track
+# and the next frame's read began a second one: two finals for one vehicle.
+MIN_MISSES_AFTER_GAP = 2
 
 
 class Tracker:
@@ -67,6 +71,9 @@ class Tracker:
             self._clock = None
         self._clock = now if self._clock is None else max(self._clock, now)
         now = self._clock  # small backward jitter is clamped so time never runs back in a track
+        if result.seq is not None and self._last_seq is not None and result.seq > self._last_seq + 1:
+            for t in self._tracks.values():   # frames were skipped: part of their unseen time was unlooked
+                t.after_gap = True
         if self._follows(result.seq):
             # Nothing the camera sampled since the last frame was lost, so a track unseen for
             # longer than max_unseen_s really was out of sight in the gap (the camera sent no
@@ -74,9 +81,14 @@ class Tracker:
             # (a restarted worker, a loaded host) would otherwise glue two passes of one plate.
             events += self._expire(now)
         touched = self._associate(result, now)
-        # Only a track this frame looked for and did not see can end here: when the frames between
+        # Only a track this frame looked for and did not see can end here, and one whose unseen
+        # time spans skipped frames only once MIN_MISSES_AFTER_GAP looks missed it: when frames
         # were skipped (an overloaded worker drops the oldest), a plate still in view continues its
         # track instead of ending it and starting a second one (two finals for one vehicle).
+        seen_ids = {t.id for t in touched}
+        for t in self._tracks.values():
+            if t.id not in seen_ids:
+                t.misses += 1
         events += self._expire(now, seen=touched)
         events += self._previews(touched)
         return events
@@ -105,7 +117,7 @@ class Tracker:
         update() does this itself; call it only to age tracks out while a camera sends no frames.
         """
         self._clock = now if self._clock is None else max(self._clock, now)
-        return self._expire(self._clock)
+        return self._expire(self._clock, by_frames=False)
 
     def flush(self, now: float | None = None) -> list[PlateEvent]:
         """End every open track (orderly shutdown). `now` only advances the clock if given."""
@@ -169,10 +181,14 @@ class Tracker:
                 events.append(self._event("plate.preview", t, vote))
         return events
 
-    def _expire(self, now: float, seen: list[Track] = ()) -> list[PlateEvent]:
+    def _expire(self, now: float, seen: list[Track] = (), by_frames: bool = True) -> list[PlateEvent]:
+        """End the tracks unseen for more than max_unseen_s; by_frames (processed frames decide,
+        not a silent camera's clock): not those whose unseen time spans skipped frames and that
+        fewer than MIN_MISSES_AFTER_GAP looks have missed."""
         seen_ids = {t.id for t in seen}
         ended = [t for t in self._tracks.values()
-                 if t.id not in seen_ids and now - t.last_seen > self.cfg.max_unseen_s]
+                 if t.id not in seen_ids and now - t.last_seen > self.cfg.max_unseen_s
+                 and not (by_frames and t.after_gap and t.misses < MIN_MISSES_AFTER_GAP)]
         return self._close(ended)
 
     def _close_all(self) -> list[PlateEvent]:

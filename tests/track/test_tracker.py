@@ -233,6 +233,35 @@ def test_frames_skipped_under_load_do_not_split_a_track():
     assert final.track_id == 1 and final.reads == 8
 
 
+def test_one_missed_look_right_after_skipped_frames_does_not_split_a_track():
+    """Frames 5-25 were skipped (an overloaded worker); frame 26 misses the distant plate, frame 27
+    sees it again: the track goes on (before, frame 26 ended it and 27 began a second final)."""
+    tr = Tracker("cam1", CFG)
+    evs = run(tr, [frame(i * 0.1, read(100 + 5 * i, 400), seq=i) for i in range(5)])
+    evs += tr.update(frame(2.6, seq=26))                  # 2.2 s unseen > 2 s, but one look only
+    assert finals(evs) == [] and tr.open_tracks == 1
+    evs += run(tr, [frame(2.7 + i * 0.1, read(200 + 5 * i, 400), seq=27 + i) for i in range(3)]) + tr.flush()
+    [final] = finals(evs)
+    assert final.track_id == 1 and final.reads == 8
+
+
+def test_two_missed_looks_after_skipped_frames_end_the_track():
+    tr = Tracker("cam1", CFG)
+    evs = run(tr, [frame(i * 0.1, read(100, 400), seq=i) for i in range(5)])
+    evs += tr.update(frame(2.6, seq=26))
+    evs += tr.update(frame(3.1, seq=31))                  # another gap, another miss: gone
+    assert [e.track_id for e in finals(evs)] == [1]
+    evs = run(tr, [frame(3.2 + i * 0.1, read(100, 400), seq=32 + i) for i in range(3)]) + tr.flush()
+    assert [e.track_id for e in finals(evs)] == [2]
+
+
+def test_a_camera_gone_silent_right_after_skipped_frames_still_ends_its_track():
+    tr = Tracker("cam1", CFG)
+    run(tr, [frame(i * 0.1, read(100, 400), seq=i) for i in range(5)])
+    assert finals(tr.update(frame(2.6, seq=26))) == []      # one look after the gap: kept
+    assert [e.track_id for e in finals(tr.expire(5.0))] == [1]  # then nothing comes: ends by time
+
+
 def test_a_fast_plate_at_a_low_frame_rate_is_followed_by_its_text():
     """An overloaded worker processes this camera at ~2 frames/s: the plate moves 350 px between
     frames, more than its width, so no box overlaps the next; its reads still make one track."""
