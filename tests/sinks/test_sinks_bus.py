@@ -217,7 +217,7 @@ def test_close_without_linger_ends_every_connection_before_the_socket_closes(bus
 def test_bind_errors_raise_at_construction(bus):
     import os
 
-    from alprd.sinks.bus import BusAddressInUse, BusError
+    from alprd.sinks.bus import BusAddressInUse
 
     sink = bus()
     with pytest.raises(BusAddressInUse, match=f"is already in use by pid {os.getpid()} ") as held:
@@ -238,7 +238,7 @@ def test_an_ipc_bus_keeps_its_socket_file_through_a_config_check_and_a_second_da
     """libzmq binds an ipc path by deleting what is there: the config check (check-config, every
     reload) once did a trial bind, after which no new subscriber could reach the running bus."""
     from alprd.service.preflight import bus_problem
-    from alprd.sinks.bus import BusAddressInUse, BusError
+    from alprd.sinks.bus import BusAddressInUse
 
     endpoint = f"ipc://{tmp_path}/alprd.sock"
     sink = bus(endpoint=endpoint)
