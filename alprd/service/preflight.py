@@ -91,8 +91,11 @@ def bus_problem(endpoint: str) -> str | None:
     says who holds it when it starts."""
     import zmq
 
-    if endpoint.startswith("ipc://"):
-        return _ipc_problem(endpoint)
+    from alprd.sinks.bus import ipc_path
+
+    path = ipc_path(endpoint)
+    if path is not None:
+        return _ipc_problem(endpoint, path)
     port = endpoint.rsplit(":", 1)[-1] if endpoint.startswith("tcp://") else ""
     if port.isdigit() and int(port) > 65535:  # ZeroMQ would take it modulo 65536
         return f"port {port} is out of range (0-65535; 0 = any free port)"
@@ -111,7 +114,7 @@ def bus_problem(endpoint: str) -> str | None:
     return None
 
 
-def _ipc_problem(endpoint: str) -> str | None:
+def _ipc_problem(endpoint: str, path: str) -> str | None:
     """bus_problem for ipc:// without binding: libzmq binds an ipc path by first deleting whatever
     is there, so a trial bind while the daemon runs (check-config, a reload) took the live bus's
     socket file away and no new subscriber could connect until a restart."""
@@ -121,9 +124,9 @@ def _ipc_problem(endpoint: str) -> str | None:
 
     from alprd.sinks.bus import IPC_PATH_MAX
 
-    path = endpoint[len("ipc://"):]
-    if len(os.fsencode(path)) > IPC_PATH_MAX:
-        return f"the ipc path is {len(os.fsencode(path))} bytes long (at most {IPC_PATH_MAX})"
+    size = len(os.fsencode(path))
+    if size > IPC_PATH_MAX:
+        return f"the ipc path is {size} bytes long (at most {IPC_PATH_MAX})"
     target = Path(path)
     try:
         mode = target.lstat().st_mode
@@ -131,10 +134,8 @@ def _ipc_problem(endpoint: str) -> str | None:
         mode = None
     except OSError as exc:
         return f"cannot bind {_short(endpoint)} ({exc.strerror})"
-    if mode is not None and not stat.S_ISSOCK(mode):
-        return f"{_short(path)} exists and is not a socket (binding would delete it)"
-    if mode is not None:
-        return None  # a live bus (perhaps this daemon's) or a stale file that binding replaces
+    if mode is not None:  # a socket: a live bus (perhaps this daemon's) or a stale file binding replaces
+        return None if stat.S_ISSOCK(mode) else f"{_short(path)} exists and is not a socket (binding would delete it)"
     parent = target.parent
     if not parent.is_dir():
         return f"cannot bind {_short(endpoint)} ({os.strerror(errno.ENOENT)})"

@@ -80,6 +80,11 @@ def is_local_endpoint(endpoint: str) -> bool:
     return host in ("localhost", "lo", "::1") or host.startswith("127.")
 
 
+def ipc_path(endpoint: str) -> str | None:
+    """The socket file an ipc:// endpoint names, else None."""
+    return endpoint[len("ipc://"):] if endpoint.startswith("ipc://") else None
+
+
 def ipc_listening(path: str) -> bool:
     """Whether a process listens on the Unix socket file `path` (a connect succeeds)."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -220,8 +225,8 @@ class BusSink:
             public, secret = load_server_keys(cfg.curve_secret_key_file)
             self._auth = serve_curve(sock, self._ctx, public, secret, cfg.curve_clients_dir,
                                      "sinks.bus.curve_clients_dir", BusError)
-        if cfg.endpoint.startswith("ipc://"):
-            path = cfg.endpoint[len("ipc://"):]
+        path = ipc_path(cfg.endpoint)
+        if path is not None:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             if ipc_listening(path):  # libzmq would silently take the path from its owner
                 sock.close(0)
