@@ -193,7 +193,8 @@ class Trainer:
         self.dsnet, self.rsnet = DSNet(), RSNet()
         for spec in cfg["init"] or []:
             if spec.get("optional") and not Path(spec["path"]).exists():
-                print(f"init: {spec['path']} not found (optional): {', '.join(spec.get('parts', ['dsnet', 'rsnet']))} start fresh")
+                print(f"init: {spec['path']} not found (optional): {', '.join(spec.get('parts', ['dsnet', 'rsnet']))} "
+                      "keep what the entries before gave them (fresh if none)")
                 continue
             ck = load_checkpoint(spec["path"])
             for part in spec.get("parts", ["dsnet", "rsnet"]):
